@@ -1,0 +1,25 @@
+"""A column constraint that cannot be silently bypassed (sentence pairs: attack the second sentence only).
+
+TextAttack's ``InputColumnModification`` allows every word whenever a text's column labels differ
+from the labels it was built with, so a naming slip would quietly attack both sentences. This
+subclass raises instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attack_workers.offline import import_textattack
+
+import_textattack()
+from textattack.constraints.pre_transformation import InputColumnModification  # noqa: E402
+
+
+class StrictInputColumnModification(InputColumnModification):
+    """Only words outside ``columns_to_ignore`` may change; mismatched column labels are an error."""
+
+    def _get_modifiable_indices(self, current_text: Any) -> set[int]:
+        if current_text.column_labels != self.matching_column_labels:
+            raise ValueError(f"text columns {current_text.column_labels} do not match the column constraint's "
+                             f"{self.matching_column_labels}; build the attack with the task's text_columns")
+        return super()._get_modifiable_indices(current_text)

@@ -1,0 +1,154 @@
+"""Attack protocols: how BERT-Attack is assembled and how its results are counted.
+
+``PROTOCOLS`` maps a name to a ``Protocol``: a builder that spells out TextAttack's four parts
+(goal function, constraints, transformation, search), the metric definitions
+(``attack_workers.metrics``) and the default number of examples. Every result row records its
+protocol and the ``AttackParams`` it ran with. Add a protocol by writing a builder and an entry.
+
+TextAttack is imported inside the builders only: reading this registry (CLI, store) stays cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pandas as pd
+
+from attack_workers.metrics import textattack_metrics, vda_paper_metrics
+from attack_workers.stopwords import BERT_ATTACK_FILTER, NLTK_ENGLISH
+
+LONG_DOCUMENT_DATASETS = ("imdb", "yelp")  # paper 5.1.3: 300 examples instead of 1000 ("more time-consuming")
+
+
+class UnknownProtocolError(KeyError):
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class AttackParams:
+    """Every number that changes an attack's outcome; hashed into the results key."""
+
+    max_candidates: int = 48  # K: paper's BERT-Attack (bert_robust.py --k 48); textattack 0.3.11's recipe uses 8
+    subword_positions: int = 12  # original BERT-Attack get_bpe_substitues: substitutes[0:12, 0:4] ...
+    subword_top: int = 4
+    subword_keep: int = 24  # ... all_substitutes[:24], ranked by perplexity
+    max_perturbed: float = 0.4  # BERT-Attack: "only take eps percent of the most important words", eps = 0.4
+    similarity_threshold: float = 0.2  # TextAttack recipe: USE cosine >= 0.2 over the whole text
+
+    def validate(self) -> "AttackParams":
+        problems = []
+        for name in ("max_candidates", "subword_positions", "subword_top", "subword_keep"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}={getattr(self, name)} must be >= 1")
+        if not 0 < self.max_perturbed <= 1:
+            problems.append(f"max_perturbed={self.max_perturbed} must be in (0, 1]")
+        if not -1 <= self.similarity_threshold <= 1:
+            problems.append(f"similarity_threshold={self.similarity_threshold} must be a cosine in [-1, 1]")
+        if problems:
+            raise ValueError("invalid attack parameters: " + "; ".join(problems))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Backbones:
+    """The heavy, checkpoint-independent models an attack worker loads once."""
+
+    mlm: Any  # masked LM proposing substitutes (frozen)
+    mlm_tokenizer: Any
+    sentence_model: Any  # sentence_transformers.SentenceTransformer for the similarity constraint
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    description: str
+    build: Callable[[Any, Backbones, AttackParams, tuple[str, ...]], Any]  # (wrapper, backbones, params, columns) -> Attack
+    summarize: Callable[[pd.DataFrame], dict[str, float]]
+
+    def default_num_examples(self, dataset_name: str) -> int:
+        """Paper 5.1.3: 1000 random examples; 300 for the long IMDB and Yelp reviews."""
+        long_doc = any(dataset_name.lower().startswith(d) for d in LONG_DOCUMENT_DATASETS)
+        return 300 if long_doc else 1000
+
+
+def _common_parts(backbones: Backbones, params: AttackParams, stopwords: tuple[str, ...]) -> tuple[Any, list[Any]]:
+    """BERT-Attack's transformation and the constraints both protocols share (TextAttack's recipe order)."""
+    from textattack.constraints.overlap import MaxWordsPerturbed
+    from textattack.constraints.pre_transformation import RepeatModification, StopwordModification
+
+    from attack_workers.sentence_encoder import LocalSentenceEncoder
+    from attack_workers.transformation import BertAttackWordSwap
+
+    transformation = BertAttackWordSwap(
+        backbones.mlm, backbones.mlm_tokenizer, max_candidates=params.max_candidates,
+        subword_positions=params.subword_positions, subword_top=params.subword_top,
+        subword_keep=params.subword_keep)
+    constraints = [
+        RepeatModification(),  # never modify the same word twice
+        StopwordModification(stopwords=set(stopwords)),
+        MaxWordsPerturbed(max_percent=params.max_perturbed),
+        LocalSentenceEncoder(backbones.sentence_model, threshold=params.similarity_threshold),  # whole text
+    ]
+    return transformation, constraints
+
+
+def build_textattack(wrapper: Any, backbones: Backbones, params: AttackParams, columns: tuple[str, ...]) -> Any:
+    """TextAttack's ``BERTAttackLi2020`` with offline parts: NLTK stop words, every column attackable."""
+    from textattack import Attack
+    from textattack.goal_functions import UntargetedClassification
+    from textattack.search_methods import GreedyWordSwapWIR
+
+    transformation, constraints = _common_parts(backbones, params, NLTK_ENGLISH)
+    goal = UntargetedClassification(wrapper, model_batch_size=wrapper.batch_size)
+    return Attack(goal, constraints, transformation, GreedyWordSwapWIR(wir_method="unk"))
+
+
+def build_vda_paper(wrapper: Any, backbones: Backbones, params: AttackParams, columns: tuple[str, ...]) -> Any:
+    """The VDA authors' script: BERT-Attack's filter words, first flip wins, pairs attack sentence 2 only."""
+    from textattack import Attack
+    from textattack.goal_functions import UntargetedClassification
+
+    from attack_workers.constraints import StrictInputColumnModification
+    from attack_workers.search import FirstSuccessGreedyWIR
+
+    transformation, constraints = _common_parts(backbones, params, BERT_ATTACK_FILTER)
+    if len(columns) == 2:  # paper 5.1.3: "for sentence-pair classification datasets ... we attack the second sentence"
+        constraints.append(StrictInputColumnModification(list(columns), {columns[0]}))
+    goal = UntargetedClassification(wrapper, model_batch_size=wrapper.batch_size)
+    return Attack(goal, constraints, transformation, FirstSuccessGreedyWIR())
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "textattack": Protocol(
+        name="textattack",
+        description="TextAttack 0.3.11 BERTAttackLi2020 and textattack.metrics definitions",
+        build=build_textattack, summarize=textattack_metrics),
+    "vda-paper": Protocol(
+        name="vda-paper",
+        description="the VDA authors' BERT-Attack script (bert_robust.py) and its metric definitions",
+        build=build_vda_paper, summarize=vda_paper_metrics),
+}
+
+
+def get_protocol(name: str) -> Protocol:
+    """The registered protocol ``name``; an unknown name lists close matches and every known name."""
+    if name not in PROTOCOLS:
+        close = difflib.get_close_matches(name, PROTOCOLS, n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UnknownProtocolError(f"PROTOCOLS: protocol {name!r} is unknown; {hint}known: {', '.join(sorted(PROTOCOLS))}")
+    return PROTOCOLS[name]
+
+
+def attack_key(protocol: str, params: AttackParams, identity: dict[str, Any]) -> str:
+    """Hash of everything that decides an example's outcome besides the checkpoint itself."""
+    payload = {"protocol": protocol, "params": params.to_dict(), **identity}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

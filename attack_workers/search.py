@@ -1,0 +1,50 @@
+"""Greedy word-importance search that stops the way the original BERT-Attack script does.
+
+TextAttack's ``GreedyWordSwapWIR`` evaluates all candidates for a word as one batch, and when
+some of them flip the label it keeps the one with the highest similarity score; its query
+count charges the whole batch. The BERT-Attack script the VDA authors ran (bert_robust.py) tries
+the candidates one by one in the MLM's rank order and stops at the first one that changes the
+prediction. ``FirstSuccessGreedyWIR`` keeps the batched evaluation (it is what makes the attack
+fast) but picks that first flipping candidate and charges only the queries the sequential script
+would have made: the candidates up to and including it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attack_workers.offline import import_textattack
+
+import_textattack()
+from textattack.goal_function_results import GoalFunctionResultStatus  # noqa: E402
+from textattack.search_methods import GreedyWordSwapWIR  # noqa: E402
+
+
+class FirstSuccessGreedyWIR(GreedyWordSwapWIR):
+    """``[UNK]`` leave-one-out word ranking, then one greedy swap per word in that order."""
+
+    def __init__(self, unk_token: str = "[UNK]") -> None:
+        super().__init__(wir_method="unk", unk_token=unk_token)
+
+    def perform_search(self, initial_result: Any) -> Any:
+        original = initial_result.attacked_text
+        index_order, search_over = self._get_index_order(original)
+        current = initial_result
+        for index in index_order:
+            if search_over:
+                break
+            candidates = self.get_transformations(current.attacked_text, original_text=original,
+                                                  indices_to_modify=[index])
+            if not candidates:
+                continue
+            results, search_over = self.get_goal_results(candidates)
+            flips = [i for i, r in enumerate(results) if r.goal_status == GoalFunctionResultStatus.SUCCEEDED]
+            if flips:
+                first = flips[0]
+                # The sequential script would not have queried the candidates after the first flip.
+                self.goal_function.num_queries -= len(results) - (first + 1)
+                return results[first]
+            best = max(results, key=lambda r: r.score)
+            if best.score > current.score:
+                current = best
+        return current

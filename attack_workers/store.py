@@ -1,0 +1,278 @@
+"""The results store: a directory of Parquet files, one per finished shard, written atomically.
+
+Layout::
+
+    <store>/examples/<checkpoint_hash>/<attack_key>/<shard>.parquet   per-example rows of one shard
+    <store>/checkpoints/<checkpoint_hash>.parquet                     the checkpoint's manifest, flattened
+    <store>/failures/<...>.parquet                                    failed shards, skipped checkpoints
+
+Why files and not a database: every writer (several evaluations at once, on one machine or on a
+shared filesystem) only ever creates new files, each written to a hidden temp file and renamed
+into place. A reader therefore sees every finished shard and nothing half-written, a crash
+mid-write leaves at most an ignored ``.tmp-*`` file, and no locking is needed. Rows are keyed by
+(checkpoint content hash, attack key = protocol + parameters + models + data, example id); if two
+evaluations race on the same examples, readers keep the latest row per key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+EXAMPLE_SCHEMA = pa.schema([
+    ("checkpoint_hash", pa.string()),  # vda.checkpoint.checkpoint_hash: weights + manifest bytes
+    ("run_id", pa.string()),
+    ("attack_key", pa.string()),  # protocols.attack_key: protocol, AttackParams, MLM, encoder, data split
+    ("protocol", pa.string()),
+    ("attack_params", pa.string()),  # JSON of AttackParams
+    ("dataset", pa.string()),
+    ("split", pa.string()),
+    ("example_id", pa.string()),
+    ("label", pa.int64()),
+    ("clean_pred", pa.int64()),  # prediction on the original text
+    ("adv_pred", pa.int64()),  # prediction on the final text (= clean_pred when skipped)
+    ("status", pa.string()),  # succeeded | failed | skipped
+    ("num_queries", pa.int64()),  # victim-model queries, initial prediction included
+    ("num_words", pa.int64()),  # TextAttack's word split, all text columns
+    ("num_whitespace_words", pa.int64()),  # str.split() over all text columns (the authors' script)
+    ("words_changed", pa.int64()),
+    ("original_text", pa.string()),
+    ("original_text_b", pa.string()),  # second sentence of a pair, else null
+    ("perturbed_text", pa.string()),
+    ("perturbed_text_b", pa.string()),
+    ("seconds", pa.float64()),  # wall time of this example's attack on its worker
+    ("shard_id", pa.string()),
+    ("worker", pa.string()),
+    ("finished_at", pa.float64()),  # unix time the shard finished
+])
+EXAMPLE_COLUMNS = tuple(EXAMPLE_SCHEMA.names)
+ROW_KEY = ["checkpoint_hash", "attack_key", "example_id"]
+_HIDDEN_PREFIX = ".tmp-"
+
+
+class StoreError(RuntimeError):
+    """The store holds something unreadable; the message names the file."""
+
+
+def digest(parts: Iterable[str], length: int = 16) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:length]
+
+
+def _write_parquet(table: pa.Table, path: Path) -> Path:
+    """Write ``table`` to a hidden temp file next to ``path``, then rename: readers never see a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=_HIDDEN_PREFIX, suffix=".parquet", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _read_parquet(paths: list[Path], columns: list[str] | None = None) -> pd.DataFrame:
+    frames = []
+    for path in paths:
+        try:
+            frames.append(pq.read_table(path, columns=columns).to_pandas())
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise StoreError(f"{path}: unreadable Parquet file ({exc}); delete it and re-run the evaluation "
+                             "to recompute its shard") from None
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def _visible(directory: Path, pattern: str = "*.parquet") -> list[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.glob(pattern) if not p.name.startswith("."))
+
+
+def flatten(d: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """``{"vda": {"sigma": 0.01}}`` -> ``{"<prefix>vda.sigma": 0.01}``; lists become JSON strings."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            out[name] = json.dumps(list(value))
+        else:
+            out[name] = value
+    return out
+
+
+class ResultStore:
+    """Read and write one store directory (created on first write)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser()
+
+    # ------------------------------------------------------------ writing
+
+    def write_examples(self, rows: list[dict[str, Any]]) -> Path:
+        """Write one finished shard's rows (all of one checkpoint and attack key) as one file."""
+        if not rows:
+            raise ValueError("write_examples: no rows; a finished shard has at least one example")
+        bad = [sorted(set(EXAMPLE_COLUMNS) ^ set(r)) for r in rows if set(r) != set(EXAMPLE_COLUMNS)]
+        if bad:
+            raise ValueError(f"write_examples: rows do not match EXAMPLE_SCHEMA; differing columns: {bad[0]}")
+        keys = {(r["checkpoint_hash"], r["attack_key"]) for r in rows}
+        if len(keys) != 1:
+            raise ValueError(f"write_examples: a shard's rows must share one checkpoint and attack key, got {keys}")
+        (ckpt, key), = keys
+        table = pa.Table.from_pylist(rows, schema=EXAMPLE_SCHEMA)
+        name = digest(sorted(r["example_id"] for r in rows))
+        return _write_parquet(table, self.root / "examples" / ckpt / key / f"{name}.parquet")
+
+    def write_checkpoint(self, record: dict[str, Any]) -> Path:
+        """Record a checkpoint's identity and manifest (one row, keyed by its content hash)."""
+        return _write_parquet(pa.Table.from_pylist([record]),
+                              self.root / "checkpoints" / f"{record['checkpoint_hash']}.parquet")
+
+    def write_failure(self, record: dict[str, Any]) -> Path:
+        """Record a failed shard (``kind='shard'``) or a skipped checkpoint (``kind='checkpoint'``)."""
+        if record["kind"] == "shard":
+            name = f"shard-{record['checkpoint_hash']}-{record['attack_key']}-{digest(record['example_ids'])}"
+        else:
+            name = f"checkpoint-{digest([record['path']])}"
+        return _write_parquet(pa.Table.from_pylist([{**record, "recorded_at": time.time()}]),
+                              self.root / "failures" / f"{name}.parquet")
+
+    # ------------------------------------------------------------ reading
+
+    def done_example_ids(self, checkpoint_hash: str, attack_key: str) -> set[str]:
+        """Example ids already attacked for this checkpoint and attack key (what a resume skips)."""
+        files = _visible(self.root / "examples" / checkpoint_hash / attack_key)
+        return set(_read_parquet(files, ["example_id"])["example_id"]) if files else set()
+
+    def load_examples(self) -> pd.DataFrame:
+        """Every per-example row, one per (checkpoint, attack key, example): the latest if raced."""
+        files = _visible(self.root / "examples", "*/*/*.parquet")
+        if not files:
+            return pd.DataFrame({name: pd.Series(dtype=field.type.to_pandas_dtype())
+                                 for name, field in zip(EXAMPLE_COLUMNS, EXAMPLE_SCHEMA)})
+        rows = _read_parquet(files)
+        rows = rows.sort_values("finished_at", kind="stable").drop_duplicates(ROW_KEY, keep="last")
+        return rows.sort_values([*ROW_KEY[:2], "example_id"], kind="stable").reset_index(drop=True)
+
+    def load_checkpoints(self) -> pd.DataFrame:
+        """One row per checkpoint hash: path, run id, flattened ``config.*`` and ``metrics.*``."""
+        return _read_parquet(_visible(self.root / "checkpoints"))
+
+    def load_failures(self, active_only: bool = True) -> pd.DataFrame:
+        """Failed shards and skipped checkpoints; ``active_only`` drops those a later run has fixed."""
+        failures = _read_parquet(_visible(self.root / "failures"))
+        if failures.empty or not active_only:
+            return failures
+        keep = []
+        done: dict[tuple[str, str], set[str]] = {}
+        checkpoints = self.load_checkpoints()
+        for record in failures.itertuples(index=False):
+            if record.kind == "shard":
+                key = (record.checkpoint_hash, record.attack_key)
+                if key not in done:
+                    done[key] = self.done_example_ids(*key)
+                keep.append(not set(record.example_ids) <= done[key])
+            else:
+                later = checkpoints[(checkpoints["path"] == record.path)
+                                    & (checkpoints["recorded_at"] > record.recorded_at)] if len(checkpoints) else []
+                keep.append(len(later) == 0)
+        return failures[keep].reset_index(drop=True)
+
+    def load_summary(self) -> pd.DataFrame:
+        """One row per (checkpoint, attack key): the protocol's metrics joined with the manifest."""
+        from attack_workers.protocols import get_protocol
+
+        rows = self.load_examples()
+        records = []
+        for (ckpt, key), group in rows.groupby(["checkpoint_hash", "attack_key"], sort=False):
+            first = group.iloc[0]
+            protocol = get_protocol(first["protocol"])
+            records.append({
+                "checkpoint_hash": ckpt, "attack_key": key, "run_id": first["run_id"],
+                "protocol": protocol.name, "dataset": first["dataset"], "split": first["split"],
+                **protocol.summarize(group),
+                **flatten(json.loads(first["attack_params"]), "attack."),
+            })
+        summary = pd.DataFrame(records)
+        if summary.empty:
+            return summary
+        summary["pending_examples"] = self._pending_counts(summary)
+        checkpoints = self.load_checkpoints()
+        if len(checkpoints):
+            manifest = checkpoints.drop(columns=[c for c in ("run_id",) if c in checkpoints])
+            summary = summary.merge(manifest, on="checkpoint_hash", how="left")
+        return summary
+
+    def _pending_counts(self, summary: pd.DataFrame) -> list[int]:
+        """Examples of each summary row that sit in failed shards (not yet attacked successfully)."""
+        failures = self.load_failures()
+        counts = []
+        for row in summary.itertuples(index=False):
+            if failures.empty:
+                counts.append(0)
+                continue
+            mine = failures[(failures["kind"] == "shard") & (failures["checkpoint_hash"] == row.checkpoint_hash)
+                            & (failures["attack_key"] == row.attack_key)]
+            done = self.done_example_ids(row.checkpoint_hash, row.attack_key)
+            pending = set().union(*(set(ids) for ids in mine["example_ids"])) - done if len(mine) else set()
+            counts.append(len(pending))
+        return counts
+
+
+def load_summary(store: str | Path) -> pd.DataFrame:
+    """Per-checkpoint metrics and manifest columns of the store at ``store``."""
+    return ResultStore(store).load_summary()
+
+
+def load_examples(store: str | Path) -> pd.DataFrame:
+    """Every per-example row of the store at ``store`` (recompute any metric from these)."""
+    return ResultStore(store).load_examples()
+
+
+def format_paper_table(summary: pd.DataFrame, extra_columns: tuple[str, ...] = ()) -> str:
+    """The paper's table (Ori Acc, Att Acc, Q Num, Perturb), one line per checkpoint and protocol."""
+    if summary.empty:
+        return "(no results)"
+    unknown = [c for c in extra_columns if c not in summary.columns]
+    if unknown:
+        raise ValueError(f"unknown summary column(s) {unknown}; known: {', '.join(summary.columns)}")
+    header = ["run_id", "checkpoint", "protocol", "data", *extra_columns,
+              "n", "Ori Acc", "Att Acc", "Q Num", "Perturb"]
+    lines = []
+    for rec in summary.sort_values(["run_id", "protocol"], kind="stable").to_dict("records"):
+        lines.append([str(rec["run_id"]), str(rec["checkpoint_hash"])[:8], rec["protocol"],
+                      f"{rec['dataset']}/{rec['split']}", *(str(rec[c]) for c in extra_columns),
+                      str(rec["num_examples"]), _fmt(rec["clean_acc"]), _fmt(rec["attack_acc"]),
+                      _fmt(rec["avg_queries"]), _fmt(rec["perturbed_pct"])])
+    widths = [max(len(h), *(len(v[i]) for v in lines)) for i, h in enumerate(header)]
+    first_number = len(header) - 5
+
+    def render(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if i >= first_number else v.ljust(w)
+                         for i, (v, w) in enumerate(zip(values, widths)))
+
+    return "\n".join([render(header), render(["-" * w for w in widths]), *map(render, lines)])
+
+
+def _fmt(value: float) -> str:
+    return "nan" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"

@@ -1,0 +1,124 @@
+"""BERT-Attack word candidates (Li et al. 2020) from a masked LM we pass in, as a TextAttack transformation.
+
+A subclass of TextAttack's ``WordSwapMaskedLM(method="bert-attack")`` that keeps its algorithm
+(one unmasked MLM pass over the current text; a word's candidates are the MLM's top-K tokens at
+its position) and fixes three defects of textattack 0.3.11:
+
+- ``max_candidates`` is a parameter, default 48 as in the paper (the 0.3.11 recipe uses 8).
+- Words split into several sub-tokens: textattack builds the full K^n product of sub-token
+  candidates (minutes for one long word) and discards the result of its ``sorted(...)``, so the
+  combinations are not ranked. Here, as in the original BERT-Attack, only the top
+  ``subword_top`` (4) candidates of the first ``subword_positions`` (12) sub-tokens are combined,
+  the first ``subword_keep`` (24) combinations are kept and ranked by the MLM's perplexity of the
+  combination, and candidates that are not one whole word are dropped.
+- textattack pads every MLM input to ``max_length`` (512); here inputs are never padded (one text
+  per pass), and the MLM pass is reused while the text does not change.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Iterable
+
+import torch
+
+from attack_workers.offline import import_textattack
+
+import_textattack()
+from textattack.shared import AttackedText, utils  # noqa: E402
+from textattack.transformations import WordSwapMaskedLM  # noqa: E402
+
+
+class BertAttackWordSwap(WordSwapMaskedLM):
+    """Candidates for one word = the MLM's top-K whole-word predictions at its position."""
+
+    def __init__(self, masked_lm: Any, tokenizer: Any, max_candidates: int = 48, max_length: int = 512,
+                 subword_positions: int = 12, subword_top: int = 4, subword_keep: int = 24) -> None:
+        if max_candidates < 1:
+            raise ValueError(f"max_candidates={max_candidates}: must be >= 1 (the paper uses 48)")
+        device = masked_lm.device
+        super().__init__(method="bert-attack", masked_language_model=masked_lm, tokenizer=tokenizer,
+                         max_length=max_length, max_candidates=max_candidates)
+        self._language_model.to(device)  # the parent moves it to textattack's global device; keep the caller's
+        self.subword_positions = subword_positions
+        self.subword_top = min(subword_top, max_candidates)
+        self.subword_keep = subword_keep
+        self._special_ids = set(tokenizer.all_special_ids)
+        # An uncased MLM proposes "good" for "Good": the same input to an uncased classifier, so skip it.
+        self._uncased = tokenizer.tokenize("A") == tokenizer.tokenize("a")
+        self._cached_input: Any = None
+        self._cached_top_ids: torch.Tensor | None = None
+
+    def _encode_input(self, tokenizer_input: str | tuple[str, ...]) -> Any:
+        """Token ids of one text (or sentence pair), unpadded; pairs are encoded as BERT pairs."""
+        parts = tokenizer_input if isinstance(tokenizer_input, tuple) else (tokenizer_input,)
+        return self._lm_tokenizer(*parts, truncation=True, max_length=self.max_length, return_tensors="pt")
+
+    @torch.inference_mode()
+    def _top_ids(self, current_text: AttackedText) -> torch.Tensor:
+        """[num_tokens, K] top-K token ids per position of ``current_text`` (cached for the last text)."""
+        key = current_text.tokenizer_input
+        if key != self._cached_input:
+            enc = self._encode_input(key).to(self._language_model.device)
+            logits = self._language_model(**enc).logits[0]
+            self._cached_top_ids = torch.topk(logits, self.max_candidates, dim=-1).indices.cpu()
+            self._cached_input = key
+        return self._cached_top_ids
+
+    def _word_positions(self, current_text: AttackedText, index: int, num_tokens: int) -> list[int]:
+        """Token positions of word ``index`` in the unmasked encoding (found by masking the word)."""
+        masked = current_text.replace_word_at_index(index, self._lm_tokenizer.mask_token)
+        ids = self._encode_input(masked.tokenizer_input)["input_ids"][0].tolist()
+        if self._lm_tokenizer.mask_token_id not in ids:  # the word lies beyond max_length
+            return []
+        start = ids.index(self._lm_tokenizer.mask_token_id)
+        length = len(self._lm_tokenizer.encode(current_text.words[index], add_special_tokens=False))
+        return list(range(start, min(start + length, num_tokens - 1)))  # never the final [SEP]
+
+    def _as_word(self, token_ids: Iterable[int]) -> str | None:
+        """The whole word spelled by ``token_ids``, or None for sub-words, specials and non-words."""
+        token_ids = list(token_ids)
+        if any(t in self._special_ids for t in token_ids):
+            return None
+        word = self._lm_tokenizer.convert_tokens_to_string(self._lm_tokenizer.convert_ids_to_tokens(token_ids))
+        word = word.strip()
+        if "##" in word or not utils.is_one_word(word):
+            return None
+        return word
+
+    @torch.inference_mode()
+    def _ranked_combinations(self, top_ids: torch.Tensor, positions: list[int]) -> list[str]:
+        """Multi-sub-token word: combine the top sub-tokens, rank by MLM perplexity (lowest first)."""
+        rows = [top_ids[p, :self.subword_top].tolist() for p in positions[:self.subword_positions]]
+        combos = torch.tensor(list(itertools.islice(itertools.product(*rows), self.subword_keep)))
+        logits = self._language_model(input_ids=combos.to(self._language_model.device)).logits.float()
+        nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), combos.to(logits.device),
+                                                reduction="none")  # [N, n]
+        order = torch.argsort(nll.mean(dim=1).exp(), stable=True).tolist()
+        words = (self._as_word(combos[j].tolist()) for j in order)
+        return list(dict.fromkeys(w for w in words if w is not None))  # two splits can spell one word
+
+    def _replacement_words(self, current_text: AttackedText, index: int, top_ids: torch.Tensor) -> list[str]:
+        positions = self._word_positions(current_text, index, top_ids.shape[0])
+        if len(positions) == 1:
+            words = (self._as_word([t]) for t in top_ids[positions[0]].tolist())
+            return [w for w in words if w is not None]
+        if len(positions) > 1:
+            return self._ranked_combinations(top_ids, positions)
+        return []
+
+    def _get_transformations(self, current_text: AttackedText, indices_to_modify: Iterable[int]) -> list[AttackedText]:
+        top_ids = self._top_ids(current_text)
+        transformed = []
+        for index in indices_to_modify:
+            original = self._comparable(current_text.words[index])
+            for word in self._replacement_words(current_text, index, top_ids):
+                if self._comparable(word) != original:
+                    transformed.append(current_text.replace_word_at_index(index, word))
+        return transformed
+
+    def _comparable(self, word: str) -> str:
+        return word.lower() if self._uncased else word
+
+    def extra_repr_keys(self) -> list[str]:
+        return [*super().extra_repr_keys(), "subword_positions", "subword_top", "subword_keep"]

@@ -1,0 +1,62 @@
+"""Shared fixtures: offline mode for every test, the packaged backbone and the default MLM."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def backbone_path() -> str:
+    from vda.assets import default_backbone_path
+
+    return str(default_backbone_path())
+
+
+@pytest.fixture(scope="session")
+def tokenizer(backbone_path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(backbone_path)
+
+
+@pytest.fixture(scope="session")
+def default_mlm():
+    """The packaged encoder + the repo's trained MLM head, frozen."""
+    from vda.mlm import load_mlm
+
+    model, _ = load_mlm("default")
+    return model
+
+
+@pytest.fixture()
+def tiny_classifier(tokenizer):
+    """A 2-layer, hidden-32 BERT classifier over the real 30522-token vocabulary (fast, random weights)."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, num_labels=2)
+    return BertForSequenceClassification(cfg)
+
+
+@pytest.fixture()
+def tiny_mlm(tokenizer):
+    """A 2-layer, hidden-32 BERT masked LM sharing the real vocabulary (random weights, frozen)."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    torch.manual_seed(1)
+    cfg = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64)
+    return BertForMaskedLM(cfg).eval().requires_grad_(False)

@@ -1,0 +1,110 @@
+"""Loading local files, the built-in MR split, and every kind of bad input."""
+
+import csv
+import json
+
+import pytest
+
+from vda.config import DataConfig
+from vda.data import DataError, load_task
+
+POS = ["a gripping , beautifully acted film .", "one of the best movies of the year .", "funny , warm and smart ."]
+NEG = ["a dull , lifeless mess .", "the plot is boring and predictable .", "a waste of a talented cast ."]
+
+
+def _csv(path, rows, header=("text", "label"), sep=","):
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, delimiter=sep)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _rows(n=20):
+    return [(POS[i % 3] if i % 2 else NEG[i % 3], "pos" if i % 2 else "neg") for i in range(n)]
+
+
+def test_single_csv_is_split_80_10_10_with_string_labels(tmp_path):
+    task = load_task(DataConfig(dataset=str(_csv(tmp_path / "d.csv", _rows(20)))))
+    assert [len(task.splits[s]) for s in ("train", "dev", "test")] == [16, 2, 2]
+    assert task.label_names == ("neg", "pos")
+    ex = task.splits["train"][0]
+    assert ex.label == (1 if ex.text_a in POS else 0) and ex.text_b is None
+    assert task.split_hash("train") == load_task(DataConfig(dataset=str(tmp_path / "d.csv"))).split_hash("train")
+
+
+def test_directory_of_jsonl_pair_files(tmp_path):
+    for split in ("train", "dev"):
+        with (tmp_path / f"{split}.jsonl").open("w") as f:
+            for i in range(6):
+                f.write(json.dumps({"s1": POS[i % 3], "s2": NEG[i % 3], "label": i % 2}) + "\n")
+    task = load_task(DataConfig(dataset=str(tmp_path), text_columns=("s1", "s2")))
+    assert task.is_pair and task.label_names == ("0", "1")
+    assert task.splits["dev"][0].text_b in NEG
+    assert task.splits["test"] == task.splits["dev"]
+
+
+def test_tsv_with_explicit_label_names(tmp_path):
+    path = _csv(tmp_path / "d.tsv", [(t, lab) for t, lab in _rows(10)], sep="\t")
+    task = load_task(DataConfig(dataset=str(path), label_names=("pos", "neg")))
+    assert task.label_names == ("pos", "neg")
+
+
+@pytest.mark.parametrize("content, cfg, fragment", [
+    ("sentence,label\nhi,pos\n", {}, "missing column(s) ['text']"),
+    ("text,label\n,pos\nok,neg\n", {}, "row 1: column 'text' is empty"),
+    ("text,label\nfine,pos\nbad,neg\nmeh,maybe\n", {"label_names": ("pos", "neg")}, "label 'maybe' is not in"),
+    ("text,label\nfine,0\nbad,5\n", {}, "integer labels ['0', '5'] are not 0..1"),
+    ("text,label\nfine,pos\nbad,pos\n", {}, "only the label(s) ['pos']"),
+    ("text,label\n", {}, "no rows"),
+    ("text,label\nhi,pos\n", {"text_columns": ("text", "text2")}, "sentence-pair task"),
+    ("text,label\na, b,pos\nok,neg\n", {}, "row 1: has a different number of fields"),
+])
+def test_bad_files_get_clear_errors(tmp_path, content, cfg, fragment):
+    path = tmp_path / "bad.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        load_task(DataConfig(dataset=str(path), **cfg))
+    assert fragment in str(err.value) and "bad.csv" in str(err.value)
+
+
+def test_non_utf8_bytes_name_the_line(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("text,label\ngood,pos\ncaf\xe9 bad,neg\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"line 3: byte 0xe9 .* not UTF-8; re-encode"):
+        load_task(DataConfig(dataset=str(path)))
+
+
+def test_huge_text_is_refused(tmp_path):
+    path = _csv(tmp_path / "huge.csv", [("x " * 60_000, "pos"), ("ok", "neg")])
+    with pytest.raises(DataError, match="characters .limit 100,000.; check the delimiter"):
+        load_task(DataConfig(dataset=str(path)))
+
+
+def test_unknown_dataset_and_hub_names(tmp_path):
+    with pytest.raises(DataError, match="neither a built-in dataset"):
+        load_task(DataConfig(dataset=str(tmp_path / "nope.csv")))
+    with pytest.raises(DataError, match="known: hf:glue/mrpc"):
+        load_task(DataConfig(dataset="hf:glue/nonexistent"))
+
+
+def test_overlong_inputs_are_truncated_with_a_counted_warning(tokenizer, caplog):
+    from vda.batching import encode_examples
+    from vda.data import Example
+
+    examples = [Example("a", "word " * 50, None, 0), Example("b", "short", None, 1)]
+    enc = encode_examples(tokenizer, examples, max_length=16, name="toy/train")
+    assert enc.truncated == 1 and len(enc.features[0]["input_ids"]) == 16
+    assert "1 of 2 inputs are longer than data.max_length=16" in caplog.text
+
+
+def test_builtin_mr_split_is_fixed_balanced_and_disjoint():
+    task = load_task(DataConfig(dataset="mr"))
+    sizes = {s: len(v) for s, v in task.splits.items()}
+    assert sizes == {"train": 8768, "dev": 1000, "test": 1000}
+    for split in ("dev", "test"):
+        assert sum(e.label for e in task.splits[split]) == 500
+    texts = {s: {e.text_a for e in v} for s, v in task.splits.items()}
+    assert not texts["train"] & texts["test"] and not texts["dev"] & texts["test"]
+    capped = load_task(DataConfig(dataset="mr", max_train_examples=64, max_eval_examples=32))
+    assert len(capped.splits["train"]) == 64 and len(capped.splits["test"]) == 32

@@ -1,0 +1,112 @@
+"""The training entry point: a real short run on MR, checkpoints, resume, CLI, bad checkpoints."""
+
+import json
+
+import pytest
+import torch
+
+from vda.checkpoint import CheckpointError, checkpoint_hash, load_checkpoint, load_manifest
+from vda.config import DataConfig, TrainConfig, VDAConfig
+from vda.mlm import VocabularyMismatchError, check_same_vocab
+from vda.train import fit, main
+
+MR_SMALL = DataConfig(dataset="mr", max_train_examples=192, max_eval_examples=128, max_length=64)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    """A 2-layer BERT MLM on the real vocabulary, saved like a hub checkpoint (used as model and MLM)."""
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    from vda.assets import default_backbone_path
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    tok = AutoTokenizer.from_pretrained(str(default_backbone_path()))
+    torch.manual_seed(0)
+    BertForMaskedLM(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2,
+                               num_attention_heads=2, intermediate_size=64)).save_pretrained(path)
+    tok.save_pretrained(path)
+    return str(path)
+
+
+def _tiny_cfg(tiny_model_dir, **kw):
+    base = dict(model=tiny_model_dir, mlm=tiny_model_dir, lr=1e-3, batch_size=16, epochs=1,
+                data=DataConfig(dataset="mr", max_train_examples=48, max_eval_examples=16, max_length=32),
+                vda=VDAConfig(k=2, mode="sharp", sigma=1.0))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_short_real_run_on_mr_improves_dev_accuracy(tmp_path):
+    from vda.batching import encode_examples
+    from vda.data import load_task
+    from vda.train import evaluate
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from vda.assets import default_backbone_path
+
+    cfg = TrainConfig(data=MR_SMALL, lr=1e-4, batch_size=16, epochs=2, eval_test=False,
+                      vda=VDAConfig(mode="sharp", sigma=1.0, k=1))
+    torch.manual_seed(cfg.seed)
+    tok = AutoTokenizer.from_pretrained(str(default_backbone_path()))
+    untrained = AutoModelForSequenceClassification.from_pretrained(str(default_backbone_path()), num_labels=2)
+    dev = encode_examples(tok, load_task(MR_SMALL).splits["dev"], 64)
+    before = evaluate(untrained, tok, dev, 64, torch.device("cpu"))["acc"]
+    result = fit(cfg, tmp_path / "run", progress=False)
+    assert result.best_metrics["dev_acc"] >= before + 0.1, (before, result.history)
+    model, _, manifest = load_checkpoint(result.best_dir)
+    assert evaluate(model, tok, dev, 64, torch.device("cpu"))["acc"] == pytest.approx(result.best_metrics["dev_acc"])
+    assert manifest.substitution_mode == "sharp" and manifest.label_names == ["negative", "positive"]
+    assert manifest.dataset["split_hashes"]["dev"] == load_task(MR_SMALL).split_hash("dev")
+    assert manifest.config["vda"]["k"] == 1 and "torch" in manifest.versions
+
+
+def test_checkpoint_is_plain_transformers_and_resume_continues(tmp_path, tiny_model_dir):
+    from transformers import AutoModelForSequenceClassification
+
+    reports = []
+    first = fit(_tiny_cfg(tiny_model_dir), tmp_path / "run", on_epoch_end=reports.append, progress=False)
+    assert [r.epoch for r in reports] == [1] and reports[0].checkpoint_dir == tmp_path / "run" / "last"
+    AutoModelForSequenceClassification.from_pretrained(str(first.best_dir / "model"))  # plain HF loading
+    resumed = fit(_tiny_cfg(tiny_model_dir, epochs=2), tmp_path / "run", resume_from=tmp_path / "run" / "last",
+                  progress=False)
+    assert [m["epoch"] for m in resumed.history] == [1, 2]
+    assert resumed.history[1]["step"] == 2 * resumed.history[0]["step"]
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["history"][-1]["epoch"] == 2
+
+
+def test_corrupt_and_partial_checkpoints_are_detected(tmp_path, tiny_model_dir):
+    run = fit(_tiny_cfg(tiny_model_dir, vda=VDAConfig(lam=0.0)), tmp_path / "run", progress=False)
+    good = run.best_dir
+    assert len(checkpoint_hash(good)) == 16
+    with pytest.raises(CheckpointError, match="no manifest.json"):
+        load_manifest(tmp_path)
+    weights = good / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="unreadable weights"):
+        load_checkpoint(good)
+    (good / "manifest.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupt manifest"):
+        load_manifest(good)
+
+
+def test_vocabulary_mismatch_is_refused(tmp_path, tokenizer, default_mlm):
+    from transformers import BertTokenizerFast
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad"]))
+    small = BertTokenizerFast(vocab_file=str(vocab))
+    with pytest.raises(VocabularyMismatchError, match="differs from the classifier's"):
+        check_same_vocab(small, tokenizer, default_mlm)
+    check_same_vocab(tokenizer, tokenizer, default_mlm)
+
+
+def test_cli_validates_and_reports(tmp_path, tiny_model_dir, capsys):
+    assert main(["vda.k=0", "vda.sigma=-1"]) == 2
+    err = capsys.readouterr().err
+    assert "vda.k: 0" in err and "vda.sigma: -1" in err
+    code = main([f"model={tiny_model_dir}", f"mlm={tiny_model_dir}", "data.max_train_examples=16",
+                 "data.max_eval_examples=8", "data.max_length=32", "batch_size=8", "--output-dir",
+                 str(tmp_path / "cli"), "--quiet"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["best_checkpoint"].endswith("cli/best") and "test_acc" in out["test"]

