@@ -46,7 +46,9 @@ def run_one(args: argparse.Namespace) -> dict:
 
     from vda.augment import VirtualAugmenter
     from vda.config import VDAConfig
-    from vda.objective import vda_loss
+    from vda.config import StrategyConfig
+    from vda.objective import StepContext, VDATerm
+    from vda.strategies import get_strategy
 
     torch.manual_seed(0)
     device = args.device
@@ -62,11 +64,13 @@ def run_one(args: argparse.Namespace) -> dict:
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
+    autocast = lambda: torch.autocast(device.split(":")[0], dtype=amp or torch.float32, enabled=amp is not None)
+    ctx = StepContext(StrategyConfig(name=args.strategy), VDATerm(aug, vcfg) if args.k else None, autocast=autocast)
+    step_fn = get_strategy(args.strategy)
+
     def step() -> None:
-        with torch.autocast(device.split(":")[0], dtype=amp or torch.float32, enabled=amp is not None):
-            loss, _ = vda_loss(clf, batch, aug, vcfg)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        step_fn(clf, batch, ctx)
         opt.step()
 
     def timed(fn, n: int) -> float:
@@ -86,7 +90,7 @@ def run_one(args: argparse.Namespace) -> dict:
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     aug_ms = 0.0
     if args.k:
-        with torch.autocast(device.split(":")[0], dtype=amp or torch.float32, enabled=amp is not None):
+        with autocast():
             aug_ms = timed(lambda: aug(ids, batch["attention_mask"], args.k, batch["token_type_ids"]), args.steps)
     return {"mode": args.mode if args.k else "-", "k": args.k, "step_ms": step_ms, "aug_ms": aug_ms,
             "peak_mib": peak / 2**20}
@@ -104,6 +108,7 @@ def main() -> None:
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     p.add_argument("--device", default=None, help="cuda when a GPU is visible, else cpu")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--strategy", default="plain", help="base strategy of every row (plain, freelb, smart, smix)")
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # internal: run one config
     p.add_argument("--k", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--mode", default="sharp", help=argparse.SUPPRESS)
@@ -137,19 +142,19 @@ def _has_cuda() -> bool:
 def _passthrough(args: argparse.Namespace) -> list[str]:
     return [f"--arch={args.arch}", f"--batch-size={args.batch_size}", f"--seq-len={args.seq_len}",
             f"--steps={args.steps}", f"--warmup={args.warmup}", f"--precision={args.precision}",
-            f"--device={args.device}", f"--threads={args.threads}"]
+            f"--device={args.device}", f"--threads={args.threads}", f"--strategy={args.strategy}"]
 
 
 def _print_table(rows: list[dict], args: argparse.Namespace) -> None:
     plain = rows[0]["step_ms"]
-    print(f"\n{args.arch} B={args.batch_size} L={args.seq_len} {args.precision} on {args.device}"
+    print(f"\n{args.arch} strategy={args.strategy} B={args.batch_size} L={args.seq_len} {args.precision} on {args.device}"
           f" ({args.threads} threads where CPU)\n")
     print("| method | mode | k | step ms | x plain | floor (k+1)x | vs floor | aug ms | peak MiB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         floor = r["k"] + 1
         ratio = r["step_ms"] / plain
-        print(f"| {'plain' if r['k'] == 0 else 'VDA'} | {r['mode']} | {r['k']} | {r['step_ms']:.0f} | {ratio:.2f} | "
+        print(f"| {args.strategy if r['k'] == 0 else args.strategy + '+VDA'} | {r['mode']} | {r['k']} | {r['step_ms']:.0f} | {ratio:.2f} | "
               f"{floor} | {ratio / floor:.2f} | {r['aug_ms']:.0f} | {r['peak_mib']:.0f} |")
 
 

@@ -29,6 +29,8 @@ AUGMENT_KINDS = ("mixture", "argmax", "sample")
 """``mixture``: p' @ E (the method); ``argmax``/``sample``: one discrete token of p' (paper Table 4)."""
 VDA_LOSSES = ("symkl", "ce")
 """``symkl``: the method (Eq. 6); ``ce``: CE-VDA, cross-entropy of the virtual sample (Table 4)."""
+STRATEGY_NAMES = ("plain", "freelb", "smart", "smix")
+"""Training strategies VDA plugs into (paper Tables 2-3); see ``vda.strategies``."""
 SELECTION_METRICS = ("dev_acc", "dev_loss")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -78,6 +80,25 @@ class VDAConfig:
 
 
 @dataclass(frozen=True)
+class StrategyConfig:
+    """The base training strategy; VDA (``vda.lam > 0``) adds its regulariser on top of any of them."""
+
+    name: str = "plain"  # one of STRATEGY_NAMES
+    # FreeLB (Zhu et al. 2020), defaults of the reference implementation
+    adv_steps: int = 3  # ascent steps K; each step's loss is divided by K
+    adv_lr: float = 5e-2  # size of each per-example L2-normalised ascent step
+    adv_init_mag: float = 1e-1  # uniform init, normalised by sqrt(length * hidden)
+    adv_max_norm: float = 0.0  # L2 projection radius per example; 0 = unbounded
+    # SMART (Jiang et al. 2020), smoothness-inducing adversarial regulariser only (paper 5.1.2)
+    smart_noise_var: float = 1e-5  # variance of the initial Gaussian perturbation
+    smart_step: float = 1e-3  # one ascent step under an L-inf normalisation
+    smart_weight: float = 1.0  # weight of the symmetric-KL smoothness term
+    # SMix (Si et al. 2020), mixup of [CLS] hidden states without its adversarial augmentation
+    mix_alpha: float = 0.2  # mixing ratio ~ Beta(alpha, alpha)
+    mix_layer: int = -1  # encoder layer whose [CLS] output is mixed; -1 = the last layer
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines one fine-tuning run; written verbatim into the checkpoint manifest."""
 
@@ -85,6 +106,7 @@ class TrainConfig:
     mlm: str = "default"  # "default" = packaged encoder + this repo's MLM head; else path/hub name
     data: DataConfig = field(default_factory=DataConfig)
     vda: VDAConfig = field(default_factory=VDAConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
     lr: float = 1e-5  # paper 5.1.4
     warmup_ratio: float = 0.05  # paper 5.1.4: 5% of steps
     weight_decay: float = 0.01
@@ -104,7 +126,8 @@ class TrainConfig:
 
     def validate(self, source: str = "config") -> "TrainConfig":
         """Raise one ConfigError listing every invalid value; return self when all is well."""
-        problems = [*_check_train(self), *_check_data(self.data), *_check_vda(self.vda)]
+        problems = [*_check_train(self), *_check_data(self.data), *_check_vda(self.vda),
+                    *_check_strategy(self.strategy)]
         if problems:
             raise ConfigError(problems, source)
         return self
@@ -164,6 +187,21 @@ def _check_vda(v: VDAConfig) -> list[str]:
     _in_range(p, "vda.top_k", v.top_k, 1, 100_000)
     _positive(p, "vda.temperature", v.temperature)
     _at_least(p, "vda.chunk_positions", v.chunk_positions, 1)
+    return p
+
+
+def _check_strategy(s: StrategyConfig) -> list[str]:
+    p: list[str] = []
+    _one_of(p, "strategy.name", s.name, STRATEGY_NAMES)
+    _in_range(p, "strategy.adv_steps", s.adv_steps, 1, 100)
+    _at_least(p, "strategy.adv_lr", s.adv_lr, 0.0)
+    _at_least(p, "strategy.adv_init_mag", s.adv_init_mag, 0.0)
+    _at_least(p, "strategy.adv_max_norm", s.adv_max_norm, 0.0, hint="0 means unbounded")
+    _at_least(p, "strategy.smart_noise_var", s.smart_noise_var, 0.0)
+    _at_least(p, "strategy.smart_step", s.smart_step, 0.0)
+    _at_least(p, "strategy.smart_weight", s.smart_weight, 0.0)
+    _positive(p, "strategy.mix_alpha", s.mix_alpha)
+    _in_range(p, "strategy.mix_layer", s.mix_layer, -1, 128, hint="-1 is the last encoder layer")
     return p
 
 

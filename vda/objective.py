@@ -1,47 +1,75 @@
-"""One training step's loss: CE(f(E), y) + lambda * (1/k) * sum_j L_reg(f(E), f(E_hat_j))  (paper Eq. 1).
+"""The VDA term shared by every strategy, and the context a strategy's step runs in.
 
-The clean batch and its k virtual copies go through the classifier as one batch of (k+1)*B
-sequences via ``inputs_embeds``, so the embedding layer adds position and segment embeddings as
-usual and one forward/backward serves all k+1 passes (the (k+1)x cost floor of the method).
-With ``lam == 0`` this is exactly plain fine-tuning on ``input_ids``.
+``VDATerm.logits`` sends the clean batch and its k virtual copies through the classifier as one
+batch of (k+1)*B sequences via ``inputs_embeds``, so the embedding layer adds position and
+segment embeddings as usual and one forward/backward serves all k+1 passes (the method's (k+1)x
+cost floor). ``regulariser`` is (1/k) sum_j L_reg(f(E), f(E_hat_j)) (paper Eq. 6, or CE-VDA).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager
 
 import torch
 import torch.nn.functional as F
 
 from vda.augment import VirtualAugmenter, compose_virtual_inputs
-from vda.config import VDAConfig
+from vda.config import StrategyConfig, VDAConfig
 from vda.losses import vda_regulariser
 
 MODEL_INPUTS = ("attention_mask", "token_type_ids")
 
 
-def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def model_inputs(batch: dict[str, torch.Tensor], repeat: int = 1) -> dict[str, torch.Tensor]:
     """The tensors besides ids/embeddings that the classifier takes (token types only if present)."""
-    return {k: batch[k] for k in MODEL_INPUTS if k in batch}
+    return {k: batch[k].repeat(repeat, 1) for k in MODEL_INPUTS if k in batch}
 
 
-def plain_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-    logits = model(input_ids=batch["input_ids"], **model_inputs(batch)).logits
-    ce = F.cross_entropy(logits.float(), batch["labels"])
-    return ce, {"ce": ce.item()}
+def classify_embeds(model: Any, embeds: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Logits for word embeddings ``embeds`` [n*B, L, d] (n copies of the batch stacked)."""
+    repeat = embeds.shape[0] // batch["input_ids"].shape[0]
+    return model(inputs_embeds=embeds, **model_inputs(batch, repeat)).logits
 
 
-def vda_loss(model: Any, batch: dict[str, torch.Tensor], augmenter: VirtualAugmenter, cfg: VDAConfig,
-             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """The full VDA objective for one batch; returns (loss, logged parts)."""
-    if not cfg.enabled:
-        return plain_loss(model, batch)
-    ids, mask = batch["input_ids"], batch["attention_mask"]
-    virtual = augmenter(ids, mask, cfg.k, batch.get("token_type_ids"), generator)  # [k, N, d], no grad
-    real = model.get_input_embeddings()(ids)  # [B, L, d]
-    embeds = torch.cat([real.unsqueeze(0), compose_virtual_inputs(real, virtual, mask)]).flatten(0, 1)
-    extra = {k: v.repeat(cfg.k + 1, 1) for k, v in model_inputs(batch).items()}
-    logits = model(inputs_embeds=embeds, **extra).logits.view(cfg.k + 1, ids.shape[0], -1)
-    ce = F.cross_entropy(logits[0].float(), batch["labels"])
-    reg = vda_regulariser(logits[0], logits[1:], batch["labels"], cfg)
-    return ce + cfg.lam * reg, {"ce": ce.item(), "reg": reg.item()}
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), labels)
+
+
+class VDATerm:
+    """Virtual samples and the regulariser of one configuration."""
+
+    def __init__(self, augmenter: VirtualAugmenter, cfg: VDAConfig, generator: torch.Generator | None = None):
+        self.augmenter, self.cfg, self.generator = augmenter, cfg, generator
+
+    def logits(self, model: Any, batch: dict[str, torch.Tensor],
+               real: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(clean [B, C], virtual [k, B, C]) logits from one batched forward pass."""
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        virtual = self.augmenter(ids, mask, self.cfg.k, batch.get("token_type_ids"), self.generator)
+        real = model.get_input_embeddings()(ids) if real is None else real  # [B, L, d]
+        embeds = torch.cat([real.unsqueeze(0), compose_virtual_inputs(real, virtual, mask)]).flatten(0, 1)
+        logits = classify_embeds(model, embeds, batch).view(self.cfg.k + 1, ids.shape[0], -1)
+        return logits[0], logits[1:]
+
+    def regulariser(self, clean: torch.Tensor, virtual: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return vda_regulariser(clean, virtual, labels, self.cfg)
+
+    def weighted(self, clean: torch.Tensor, virtual: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.cfg.lam * self.regulariser(clean, virtual, labels)
+
+
+@dataclass
+class StepContext:
+    """What a strategy's step needs besides the model and batch.
+
+    Strategies call ``backward`` themselves (FreeLB backpropagates once per ascent step) and run
+    their forward passes inside ``autocast()``.
+    """
+
+    params: StrategyConfig
+    vda: VDATerm | None
+    backward: Callable[[torch.Tensor], None] = lambda loss: loss.backward()
+    autocast: Callable[[], ContextManager[Any]] = contextlib.nullcontext
+    generator: torch.Generator | None = None

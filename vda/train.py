@@ -34,7 +34,8 @@ from vda.checkpoint import Manifest, git_commit, package_versions, save_checkpoi
 from vda.config import ConfigError, TrainConfig, load_config
 from vda.data import TaskData, load_task
 from vda.mlm import check_same_vocab, load_mlm, resolve_model_path
-from vda.objective import model_inputs, vda_loss
+from vda.objective import StepContext, VDATerm, model_inputs
+from vda.strategies import get_strategy
 
 log = logging.getLogger("vda.train")
 TRAINER_STATE = "trainer_state.json"
@@ -167,6 +168,11 @@ def fit(cfg: TrainConfig, run_dir: str | Path, on_epoch_end: Callable[[EpochRepo
         log.info("resumed from %s at epoch %d, step %d", resume_from, state.epoch, state.step)
     best_weights = None
     noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    step_fn = get_strategy(cfg.strategy.name)
+    ctx = StepContext(params=cfg.strategy, vda=VDATerm(augmenter, cfg.vda, noise) if augmenter else None,
+                      backward=lambda loss: scaler.scale(loss).backward(), generator=noise,
+                      autocast=lambda: torch.autocast(device.type, dtype=amp or torch.float32,
+                                                      enabled=amp is not None))
 
     while state.epoch < cfg.epochs and state.step < total_steps:
         model.train()
@@ -176,13 +182,11 @@ def fit(cfg: TrainConfig, run_dir: str | Path, on_epoch_end: Callable[[EpochRepo
         train_loss, seen = 0.0, 0
         for rows in bar:
             batch = collate(tokenizer, encoded["train"], rows, device)
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss, parts = vda_loss(model, batch, augmenter, cfg.vda, noise)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {float(loss)} at step {state.step}; lower lr or vda.lam, "
-                                         "or use precision=fp32")
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            parts = step_fn(model, batch, ctx)
+            if not math.isfinite(parts["loss"]):
+                raise FloatingPointError(f"loss is {parts['loss']} at step {state.step}; lower lr or vda.lam, "
+                                         "or use precision=fp32")
             if cfg.max_grad_norm:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
@@ -190,7 +194,7 @@ def fit(cfg: TrainConfig, run_dir: str | Path, on_epoch_end: Callable[[EpochRepo
             scaler.update()
             scheduler.step()
             state.step += 1
-            train_loss, seen = train_loss + loss.item(), seen + 1
+            train_loss, seen = train_loss + parts["loss"], seen + 1
             bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
             if state.step >= total_steps:
                 break

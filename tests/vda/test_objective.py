@@ -1,4 +1,4 @@
-"""The VDA objective on a tiny real BERT: gradients, padding, ablation switches, chunking."""
+"""The VDA term on a tiny real BERT: gradients, padding, ablation switches, chunking."""
 
 import dataclasses
 
@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from vda.augment import VirtualAugmenter, compose_virtual_inputs
-from vda.config import VDAConfig
-from vda.objective import plain_loss, vda_loss
+from vda.config import StrategyConfig, VDAConfig
+from vda.objective import StepContext, VDATerm, cross_entropy
+from vda.strategies import get_strategy
 
 
 @pytest.fixture()
@@ -17,22 +18,25 @@ def batch(tokenizer):
     return dict(enc)
 
 
+def _plain(model, batch, cfg: VDAConfig | None, mlm=None, seed=0):
+    vda = VDATerm(VirtualAugmenter(mlm, cfg), cfg, torch.Generator().manual_seed(seed)) if cfg else None
+    return get_strategy("plain")(model, batch, StepContext(StrategyConfig(), vda))
+
+
 def test_gradient_reaches_the_classifier_and_never_the_mlm(tiny_classifier, tiny_mlm, batch):
     tiny_mlm.requires_grad_(True)  # even if someone unfreezes it, VDA must not backpropagate into it
-    aug = VirtualAugmenter(tiny_mlm, VDAConfig(k=2, mode="sharp", sigma=1.0))
-    loss, parts = vda_loss(tiny_classifier, batch, aug, aug.cfg, torch.Generator().manual_seed(0))
-    loss.backward()
-    assert parts["reg"] > 0
+    logs = _plain(tiny_classifier, batch, VDAConfig(k=2, mode="sharp", sigma=1.0), tiny_mlm)
+    assert logs["vda"] > 0 and logs["loss"] == pytest.approx(logs["ce"] + logs["vda"], rel=1e-5)
     assert tiny_classifier.bert.encoder.layer[0].attention.self.query.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in tiny_mlm.parameters())
 
 
-def test_lambda_zero_is_plain_fine_tuning(tiny_classifier, tiny_mlm, batch):
+def test_without_vda_the_step_is_plain_cross_entropy(tiny_classifier, batch):
     tiny_classifier.eval()
-    cfg = VDAConfig(lam=0.0)
-    loss, parts = vda_loss(tiny_classifier, batch, VirtualAugmenter(tiny_mlm, cfg), cfg)
-    assert set(parts) == {"ce"}
-    assert torch.allclose(loss, plain_loss(tiny_classifier, batch)[0])
+    logs = _plain(tiny_classifier, batch, None)
+    expected = cross_entropy(tiny_classifier(**{k: v for k, v in batch.items() if k != "labels"}).logits,
+                             batch["labels"])
+    assert set(logs) == {"loss", "ce"} and logs["loss"] == pytest.approx(expected.item())
 
 
 def test_padding_keeps_the_real_embedding_and_real_positions_are_virtual(tiny_classifier, tiny_mlm, batch):
@@ -48,29 +52,19 @@ def test_padding_keeps_the_real_embedding_and_real_positions_are_virtual(tiny_cl
 
 @pytest.mark.parametrize("mode", ["paper", "code", "sharp"])
 def test_chunking_does_not_change_the_result(tiny_mlm, batch, mode):
-    cfg = VDAConfig(mode=mode, k=2, sigma=0.5)
-    whole = VirtualAugmenter(tiny_mlm, cfg)(batch["input_ids"], batch["attention_mask"], 2,
-                                            generator=torch.Generator().manual_seed(3))
-    chunked_cfg = dataclasses.replace(cfg, chunk_positions=3)
-    chunked = VirtualAugmenter(tiny_mlm, chunked_cfg)(batch["input_ids"], batch["attention_mask"], 2,
-                                                      generator=torch.Generator().manual_seed(3))
-    assert whole.shape == (2, int(batch["attention_mask"].sum()), 32)
-    if mode == "sharp":  # noise is drawn per chunk, so only the noise-free result is comparable
-        cfg, chunked_cfg = (dataclasses.replace(c, noise=False) for c in (cfg, chunked_cfg))
-        whole = VirtualAugmenter(tiny_mlm, cfg)(batch["input_ids"], batch["attention_mask"], 1)
-        chunked = VirtualAugmenter(tiny_mlm, chunked_cfg)(batch["input_ids"], batch["attention_mask"], 1)
-        assert torch.allclose(whole, chunked, atol=1e-6)
-    else:
-        assert whole.shape == chunked.shape
+    cfg = VDAConfig(mode=mode, k=1, noise=False)
+    whole = VirtualAugmenter(tiny_mlm, cfg)(batch["input_ids"], batch["attention_mask"], 1)
+    chunked = VirtualAugmenter(tiny_mlm, dataclasses.replace(cfg, chunk_positions=3))(
+        batch["input_ids"], batch["attention_mask"], 1)
+    assert whole.shape == (1, int(batch["attention_mask"].sum()), 32)
+    assert torch.allclose(whole, chunked, atol=1e-6)
 
 
 def test_ce_vda_and_no_noise_switches_change_the_loss(tiny_classifier, tiny_mlm, batch):
     tiny_classifier.eval()  # no dropout: differences come from the switches alone
-    losses = {}
-    for name, cfg in {"vda": VDAConfig(mode="sharp", sigma=2.0), "no_noise": VDAConfig(mode="sharp", noise=False),
-                      "ce": VDAConfig(mode="sharp", sigma=2.0, loss="ce")}.items():
-        losses[name] = vda_loss(tiny_classifier, batch, VirtualAugmenter(tiny_mlm, cfg), cfg,
-                                torch.Generator().manual_seed(0))[1]
-    assert losses["vda"]["reg"] != losses["no_noise"]["reg"]
+    logs = {name: _plain(tiny_classifier, batch, cfg, tiny_mlm) for name, cfg in {
+        "vda": VDAConfig(mode="sharp", sigma=2.0), "no_noise": VDAConfig(mode="sharp", noise=False),
+        "ce": VDAConfig(mode="sharp", sigma=2.0, loss="ce")}.items()}
+    assert logs["vda"]["vda"] != logs["no_noise"]["vda"]
     # CE-VDA's term is a cross-entropy (about log 2 for a random binary classifier), not a divergence
-    assert abs(losses["ce"]["reg"] - 0.69) < 0.1 and losses["vda"]["reg"] < 0.1
+    assert abs(logs["ce"]["vda"] - 0.69) < 0.1 and logs["vda"]["vda"] < 0.1

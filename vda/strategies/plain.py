@@ -1,0 +1,23 @@
+"""Plain fine-tuning: CE on the clean input (+ the VDA term from the same batched forward pass)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from vda.objective import StepContext, cross_entropy, model_inputs
+
+
+def plain_step(model: Any, batch: dict[str, torch.Tensor], ctx: StepContext) -> dict[str, float]:
+    labels = batch["labels"]
+    with ctx.autocast():
+        if ctx.vda is None:
+            ce = cross_entropy(model(input_ids=batch["input_ids"], **model_inputs(batch)).logits, labels)
+            loss, logs = ce, {"ce": ce.item()}
+        else:
+            clean, virtual = ctx.vda.logits(model, batch)
+            ce, reg = cross_entropy(clean, labels), ctx.vda.regulariser(clean, virtual, labels)
+            loss, logs = ce + ctx.vda.cfg.lam * reg, {"ce": ce.item(), "vda": reg.item()}
+    ctx.backward(loss)
+    return {"loss": loss.item(), **logs}
