@@ -113,6 +113,7 @@ def default_mlm_path() -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
     try:
         _write_mlm_dir(tmp, default_backbone_path())
+        tmp.chmod(0o755)  # mkdtemp makes it private; the published model may be a shared cache
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,0 +1,27 @@
+# make setup | make test | make run
+# Only `setup` uses the network (package registries); tests and the main job run in a private
+# network namespace with loopback only, so nothing can silently download at run time.
+
+PY    := .venv/bin/python
+STAMP := .venv/.installed
+# Prefer the shared helper; otherwise do the same thing inline (needs root, as on these machines).
+OFFLINE := $(if $(wildcard ../shared/bin/offline),../shared/bin/offline,unshare -n -- sh -c 'ip link set lo up && exec "$$@"' offline)
+
+.PHONY: setup test run
+
+setup: $(STAMP)
+	$(PY) -m vda.assets fetch-data
+
+# torch first and pinned: it installs the local CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip check
+	touch $@
+
+test: setup
+	$(OFFLINE) $(PY) -m pytest -q
+
+run: setup
+	$(OFFLINE) $(PY) -m vda.train
