@@ -57,6 +57,7 @@ class DataConfig:
     max_train_examples: int = 0  # 0 = all; otherwise a seeded subsample (smoke runs, tests)
     max_eval_examples: int = 0  # 0 = all; caps dev and test alike
     split_seed: int = 13  # seed of the train/dev/test split when a source has no fixed split
+    extra_train_file: str = ""  # JSONL of extra training examples (e.g. ADA's adversarial texts), appended to train
 
 
 @dataclass(frozen=True)

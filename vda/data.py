@@ -101,7 +101,8 @@ HF_TASKS: dict[str, HFTask] = {
 
 
 def load_task(cfg: DataConfig) -> TaskData:
-    """Load, validate and split the dataset named by ``cfg``, then apply the example caps."""
+    """Load, validate and split the dataset named by ``cfg``, apply the example caps, then append
+    ``extra_train_file``'s examples to train (after the cap: ADA adds to the same training subset)."""
     name = cfg.dataset.strip()
     if name == "mr":
         task = _load_mr(cfg)
@@ -109,7 +110,23 @@ def load_task(cfg: DataConfig) -> TaskData:
         task = _load_hf(name[3:], cfg)
     else:
         task = _load_local(Path(name).expanduser(), cfg)
-    return _cap(task, cfg)
+    task = _cap(task, cfg)
+    return _with_extra_train(task, Path(cfg.extra_train_file)) if cfg.extra_train_file else task
+
+
+def _with_extra_train(task: TaskData, path: Path) -> TaskData:
+    """Append extra training examples: JSONL rows {"id", "text_a", "text_b", "label"} with label names."""
+    if not path.is_file():
+        raise DataError(f"data.extra_train_file: {str(path)!r} does not exist; generate it (ADA: "
+                        "python -m attack_workers.ada ...) or leave data.extra_train_file empty")
+    columns = ("text_a", "text_b") if task.is_pair else ("text_a",)
+    records = _read_records(path)
+    _check_columns(records, columns, "label", str(path))
+    index = {name: i for i, name in enumerate(task.label_names)}
+    extra = [_example(r, i, "train", f"{task.name}-extra", columns, "label", index, task.label_names, str(path))
+             for i, r in enumerate(records)]
+    splits = dict(task.splits, train=task.splits["train"] + extra)
+    return TaskData(task.name, task.label_names, task.text_columns, splits)
 
 
 def _cap(task: TaskData, cfg: DataConfig) -> TaskData:

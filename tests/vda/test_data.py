@@ -108,3 +108,17 @@ def test_builtin_mr_split_is_fixed_balanced_and_disjoint():
     assert not texts["train"] & texts["test"] and not texts["dev"] & texts["test"]
     capped = load_task(DataConfig(dataset="mr", max_train_examples=64, max_eval_examples=32))
     assert len(capped.splits["train"]) == 64 and len(capped.splits["test"]) == 32
+
+
+def test_extra_training_examples_are_appended_with_label_names(tmp_path):
+    data = _csv(tmp_path / "d.csv", _rows(20))
+    extra = tmp_path / "adv.jsonl"
+    extra.write_text(json.dumps({"text_a": "a dreary , lifeless mess .", "label": "neg"}) + "\n")
+    task = load_task(DataConfig(dataset=str(data), extra_train_file=str(extra)))
+    assert len(task.splits["train"]) == 17 and task.splits["train"][-1].label == 0
+    assert task.splits["train"][-1].id == "d-extra-train-00000"
+    extra.write_text(json.dumps({"text_a": "odd", "label": "meh"}) + "\n")
+    with pytest.raises(DataError, match="label 'meh' is not in"):
+        load_task(DataConfig(dataset=str(data), extra_train_file=str(extra)))
+    with pytest.raises(DataError, match="does not exist; generate it"):
+        load_task(DataConfig(dataset=str(data), extra_train_file=str(tmp_path / "none.jsonl")))

@@ -10,7 +10,7 @@ from vda.config import DataConfig, TrainConfig, VDAConfig
 from vda.mlm import VocabularyMismatchError, check_same_vocab
 from vda.train import fit, main
 
-MR_SMALL = DataConfig(dataset="mr", max_train_examples=192, max_eval_examples=128, max_length=64)
+MR_SMALL = DataConfig(dataset="mr", max_train_examples=128, max_eval_examples=128, max_length=48)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_short_real_run_on_mr_improves_dev_accuracy(tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from vda.assets import default_backbone_path
 
-    cfg = TrainConfig(data=MR_SMALL, lr=1e-4, batch_size=16, epochs=2, eval_test=False,
+    cfg = TrainConfig(data=MR_SMALL, lr=2e-4, batch_size=16, epochs=2, eval_test=False,
                       vda=VDAConfig(mode="sharp", sigma=1.0, k=1))
     torch.manual_seed(cfg.seed)
     tok = AutoTokenizer.from_pretrained(str(default_backbone_path()))
