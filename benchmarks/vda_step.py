@@ -60,7 +60,7 @@ def run_one(args: argparse.Namespace) -> dict:
     ids[:, 0], ids[:, -1] = 101, 102
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids),
              "labels": torch.randint(0, 2, (args.batch_size,), device=device)}
-    opt = torch.optim.AdamW(clf.parameters(), lr=1e-5)
+    opt = torch.optim.AdamW(clf.parameters(), lr=1e-5, fused=True)
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
