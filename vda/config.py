@@ -134,7 +134,7 @@ class TrainConfig:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(dataclasses.asdict(self))
+        return to_plain(dataclasses.asdict(self))
 
 
 def _check_train(c: TrainConfig) -> list[str]:
@@ -149,9 +149,9 @@ def _check_train(c: TrainConfig) -> list[str]:
     _at_least(p, "max_grad_norm", c.max_grad_norm, 0.0)
     _at_least(p, "early_stopping_patience", c.early_stopping_patience, 0)
     _at_least(p, "num_threads", c.num_threads, 0)
-    _one_of(p, "selection_metric", c.selection_metric, SELECTION_METRICS)
-    _one_of(p, "device", c.device, DEVICES)
-    _one_of(p, "precision", c.precision, PRECISIONS)
+    check_one_of(p, "selection_metric", c.selection_metric, SELECTION_METRICS)
+    check_one_of(p, "device", c.device, DEVICES)
+    check_one_of(p, "precision", c.precision, PRECISIONS)
     for key in ("model", "mlm"):
         if not getattr(c, key).strip():
             p.append(f"{key}: empty; use 'default', a local directory or a hub model name")
@@ -179,9 +179,9 @@ def _check_data(d: DataConfig) -> list[str]:
 
 def _check_vda(v: VDAConfig) -> list[str]:
     p: list[str] = []
-    _one_of(p, "vda.mode", v.mode, SUBSTITUTION_MODES)
-    _one_of(p, "vda.loss", v.loss, VDA_LOSSES)
-    _one_of(p, "vda.augment", v.augment, AUGMENT_KINDS)
+    check_one_of(p, "vda.mode", v.mode, SUBSTITUTION_MODES)
+    check_one_of(p, "vda.loss", v.loss, VDA_LOSSES)
+    check_one_of(p, "vda.augment", v.augment, AUGMENT_KINDS)
     _at_least(p, "vda.sigma", v.sigma, 0.0, hint="sigma is a standard deviation; use 0 or vda.noise=false for no noise")
     _at_least(p, "vda.lam", v.lam, 0.0, hint="use 0 for plain fine-tuning")
     _in_range(p, "vda.k", v.k, 1, 64, hint="k is the number of virtual samples per example (paper: 1-5)")
@@ -193,7 +193,7 @@ def _check_vda(v: VDAConfig) -> list[str]:
 
 def _check_strategy(s: StrategyConfig) -> list[str]:
     p: list[str] = []
-    _one_of(p, "strategy.name", s.name, STRATEGY_NAMES)
+    check_one_of(p, "strategy.name", s.name, STRATEGY_NAMES)
     _in_range(p, "strategy.adv_steps", s.adv_steps, 1, 100)
     _at_least(p, "strategy.adv_lr", s.adv_lr, 0.0)
     _at_least(p, "strategy.adv_init_mag", s.adv_init_mag, 0.0)
@@ -225,18 +225,20 @@ def _in_range(p: list[str], key: str, value: Any, low: float, high: float, hint:
         p.append(f"{key}: {value!r} must be in [{low}, {high}]" + (f" ({hint})" if hint else ""))
 
 
-def _one_of(p: list[str], key: str, value: Any, allowed: tuple[str, ...]) -> None:
+def check_one_of(p: list[str], key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    """Append a problem naming ``key``, the close match and every allowed value (shared with tune.config)."""
     if value not in allowed:
         close = difflib.get_close_matches(str(value), allowed, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         p.append(f"{key}: {value!r} is unknown; {hint}known: {', '.join(allowed)}")
 
 
-def _to_plain(obj: Any) -> Any:
+def to_plain(obj: Any) -> Any:
+    """Tuples to lists, recursively: what YAML/JSON/Ray configs hold."""
     if isinstance(obj, dict):
-        return {k: _to_plain(v) for k, v in obj.items()}
+        return {k: to_plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_to_plain(v) for v in obj]
+        return [to_plain(v) for v in obj]
     return obj
 
 
@@ -246,13 +248,13 @@ def _to_plain(obj: Any) -> Any:
 def config_from_dict(raw: Mapping[str, Any], source: str = "config") -> TrainConfig:
     """Build and validate a TrainConfig from a nested dict; unknown keys and wrong types are errors."""
     problems: list[str] = []
-    cfg = _build(TrainConfig, raw, "", problems)
+    cfg = build_dataclass(TrainConfig, raw, "", problems)
     if problems:
         raise ConfigError(problems, source)
     return cfg.validate(source)
 
 
-def _build(cls: type, raw: Any, prefix: str, problems: list[str]) -> Any:
+def build_dataclass(cls: type, raw: Any, prefix: str, problems: list[str]) -> Any:
     if not isinstance(raw, Mapping):
         problems.append(f"{prefix.rstrip('.') or '<root>'}: expected a mapping of keys, got {type(raw).__name__}")
         return cls()
@@ -267,7 +269,7 @@ def _build(cls: type, raw: Any, prefix: str, problems: list[str]) -> Any:
             continue
         default = getattr(cls(), key)
         if dataclasses.is_dataclass(default):
-            kwargs[key] = _build(type(default), value, f"{dotted}.", problems)
+            kwargs[key] = build_dataclass(type(default), value, f"{dotted}.", problems)
         else:
             coerced = _coerce(value, default, dotted, problems)
             if coerced is not _INVALID:

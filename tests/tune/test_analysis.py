@@ -1,0 +1,77 @@
+"""Table and plots from a results store alone (a store fixture written through the store's own API)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from attack_workers.store import EXAMPLE_COLUMNS, ResultStore
+from tune.analysis import main, pareto_mask, rank
+
+# (run id, epoch, lambda, sigma, k, dev accuracy, statuses of the 10 attacked examples): s=succeeded, f=failed, k=skipped
+RUNS = [
+    ("t0-baseline", 1, 0.0, 1.0, 1, 0.70, "ssssssffkk"),
+    ("t0-baseline", 2, 0.0, 1.0, 1, 0.74, "sssssfffkk"),
+    ("t1-vda-s0.5", 2, 1.0, 0.5, 1, 0.75, "ssssffffkk"),
+    ("t2-vda-s2", 2, 1.0, 2.0, 1, 0.72, "sssfffffkk"),
+    ("t3-vda-k2", 2, 1.0, 1.0, 2, 0.73, "ssfffffkkk"),
+]
+
+
+@pytest.fixture()
+def store(tmp_path):
+    store = ResultStore(tmp_path / "sweep" / "store")
+    for i, (run, epoch, lam, sigma, k, dev_acc, statuses) in enumerate(RUNS):
+        ckpt = f"hash{i}"
+        store.write_checkpoint({
+            "checkpoint_hash": ckpt, "path": f"/ckpt/{i}", "run_id": run, "epoch": epoch, "recorded_at": 0.0,
+            "config.vda.lam": lam, "config.vda.sigma": sigma, "config.vda.k": k, "config.lr": 1e-4,
+            "metrics.dev_acc": dev_acc, "metrics.epoch": epoch})
+        if epoch == 1:
+            continue  # recorded, not attacked: a point of the per-epoch curve only
+        rows = []
+        for j, status in enumerate(statuses):
+            status = {"s": "succeeded", "f": "failed", "k": "skipped"}[status]
+            row = dict.fromkeys(EXAMPLE_COLUMNS)
+            row.update(checkpoint_hash=ckpt, run_id=run, attack_key="key", protocol="vda-paper",
+                       attack_params=json.dumps({}), dataset="mr", split="dev", example_id=f"mr-dev-{j}", label=1,
+                       clean_pred=0 if status == "skipped" else 1, adv_pred=0 if status != "failed" else 1,
+                       status=status, num_queries=20 + j, num_words=10, num_whitespace_words=10,
+                       words_changed=2 if status == "succeeded" else 0, original_text="a fine film",
+                       perturbed_text="a fine movie", seconds=0.1, shard_id="s", worker="w", finished_at=1.0)
+            rows.append(row)
+        store.write_examples(rows)
+    store.write_failure({"kind": "checkpoint", "path": "/ckpt/lost", "checkpoint_hash": "", "attack_key": "",
+                         "example_ids": [], "error": "manifest unreadable", "attempts": 0})
+    return store
+
+
+def test_ranking_puts_the_pareto_front_first_then_the_first_objective():
+    frame = pd.DataFrame({"attack_acc": [0.2, 0.4, 0.3, 0.1], "metrics.dev_acc": [0.9, 0.7, 0.6, 0.95]})
+    assert pareto_mask(frame, ["attack_acc", "dev_acc"]).tolist() == [True, True, False, True]
+    ranked = rank(frame, ["attack_acc", "dev_acc"])
+    assert ranked["attack_acc"].tolist() == [0.4, 0.2, 0.1, 0.3]
+
+
+def test_table_and_plots_are_regenerated_from_the_store_alone(store, capsys):
+    assert main(["--store", str(store.root)]) == 0
+    out = store.root.parent
+    table = pd.read_csv(out / "summary.csv")
+    # default objectives: attack_acc, then dev_acc; t3 (0.5, 0.73) dominates t2 (0.5, 0.72); t1 (0.4, 0.75) is on the front
+    assert table["run"].tolist() == ["t3-vda-k2", "t1-vda-s0.5", "t2-vda-s2", "t0-baseline"]
+    assert table["pareto"].fillna("").tolist() == ["*", "*", "", ""]
+    assert table.loc[0, "Att Acc"] == pytest.approx(0.5) and table.loc[0, "Ori Acc"] == pytest.approx(0.7)
+    assert list(table.columns[4:9]) == ["Dev Acc", "Ori Acc", "Att Acc", "Q Num", "Perturb %"]
+    assert table["configuration"].tolist()[2:] == ["vda.lam=1.0 vda.sigma=2.0 vda.k=1", "vda.lam=0.0"]
+    for name in ("accuracy_vs_hyperparameters", "accuracy_vs_epoch", "pareto_front", "param_importances"):
+        assert (out / "plots" / f"{name}.png").stat().st_size > 1000, name
+    markdown = (out / "summary.md").read_text()
+    assert "| rank | run |" in markdown and "t0-baseline" in capsys.readouterr().out
+    assert "not attacked: /ckpt/lost: manifest unreadable" in markdown
+
+
+def test_a_missing_store_is_a_clear_error(tmp_path, capsys):
+    assert main(["--store", str(tmp_path / "nowhere")]) == 2
+    assert "no results store here" in capsys.readouterr().err

@@ -1,0 +1,83 @@
+"""End to end on a private local Ray: a tiny sweep trains, attacks, retries a failing trial, resumes.
+
+Run inside the private network namespace: ``/work/shared/bin/offline .venv/bin/python -m pytest tests/tune``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from attack_workers.store import ResultStore
+from tune.config import load_sweep, sweep_from_dict
+from tune.sweep import SweepError, run_sweep
+
+
+def test_sweep_trains_attacks_and_reports_while_a_failing_trial_is_retried(tmp_path, tiny_model_dir, make_sweep,
+                                                                           local_ray):
+    variants = {"baseline": {"vda.lam": 0.0}, "vda": {},
+                "broken": {"data.dataset": str(tmp_path / "missing.csv")}}  # valid config, raises in the trial
+    spec = sweep_from_dict(make_sweep(tmp_path / "results", tiny_model_dir, variants), "test")
+    outcome = run_sweep(spec, progress=False)
+
+    assert outcome.num_trials == 3 and len(outcome.failed_trials) == 1
+    error = (Path(outcome.experiment_path) / outcome.failed_trials[0] / "error.txt").read_text()
+    assert error.count("Failure #") == 2 and "missing.csv" in error  # first run + 1 retry (max_failures=1)
+
+    summary = ResultStore(outcome.output_dir / "store").load_summary()
+    assert len(summary) == 2  # one row per attacked checkpoint: the two trials that finished
+    assert sorted(summary["config.vda.lam"]) == [0.0, 1.0]
+    assert summary["num_examples"].tolist() == [4, 4] and summary["metrics.dev_acc"].notna().all()
+    assert summary["attack_acc"].between(0, 1).all()
+    assert {"summary_md", "summary_csv", "plot_pareto", "plot_hyperparameters"} <= set(outcome.files)
+    assert all(p.is_file() for p in outcome.files.values())
+    assert "Att Acc" in outcome.table and "vda.lam=0.0" in outcome.table
+
+    with pytest.raises(SweepError, match="another configuration"):  # same name, changed config: refused
+        run_sweep(sweep_from_dict(make_sweep(tmp_path / "results", tiny_model_dir, {"other": {}}), "test"),
+                  progress=False)
+
+
+def test_interrupted_optuna_sweep_resumes_without_training_or_attacking_twice(tmp_path, tiny_model_dir, make_sweep,
+                                                                               local_ray):
+    import optuna
+
+    raw = make_sweep(tmp_path / "results", tiny_model_dir, variants={}, searcher="optuna", num_samples=3,
+                     objectives=["dev_acc", "attack_acc"])
+    raw["search"] = {"vda.lam": {"choice": [0.0, 1.0]}, "vda.sigma": {"loguniform": [0.5, 2.0]}}
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    store = ResultStore(tmp_path / "results" / "tiny" / "store")
+
+    def interrupt_after_first_attack() -> None:  # what Ctrl+C does, once a checkpoint has been attacked
+        deadline = time.time() + 300
+        while time.time() < deadline and store.load_examples().empty:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    watcher = threading.Thread(target=interrupt_after_first_attack, daemon=True)
+    watcher.start()
+    first = run_sweep(load_sweep(config), progress=False)
+    watcher.join()
+    before = store.load_examples().set_index(["checkpoint_hash", "example_id"])["finished_at"]
+    assert len(store.load_summary()) < 3, "the sweep finished before it was interrupted"
+
+    resumed = run_sweep(load_sweep(config), resume=True, progress=False)
+    after = store.load_examples().set_index(["checkpoint_hash", "example_id"])["finished_at"]
+    assert resumed.num_trials == 3 and not resumed.failed_trials
+    assert after.loc[before.index].equals(before)  # rows from before the interruption were not attacked again
+    checkpoints = store.load_checkpoints()
+    assert not checkpoints.duplicated(["run_id", "epoch"]).any()  # no epoch trained twice
+    assert checkpoints["run_id"].nunique() == 3 and len(store.load_summary()) == 3
+
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'results' / 'tiny' / 'optuna.db'}")
+    told = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(told) == 3 and all(len(t.values) == 2 for t in told)  # both objectives, attack accuracy included
+    summary = store.load_summary()
+    assert sorted(t.values[1] for t in told) == pytest.approx(sorted(summary["attack_acc"]))

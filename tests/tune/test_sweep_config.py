@@ -1,0 +1,78 @@
+"""Sweep YAML validation: every shipped config loads; bad input fails at once, naming key and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tune.config import load_sweep, sweep_from_dict
+from vda.config import ConfigError
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "tune" / "configs").glob("*.yaml"))
+SWEEP_CONFIGS = [p for p in CONFIGS if p.name != "local_cluster.yaml"]  # that one is a Ray cluster config
+
+
+@pytest.mark.parametrize("path", SWEEP_CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_sweep_config_is_valid(path):
+    spec = load_sweep(path)
+    assert spec.search or spec.variants
+
+
+def test_default_config_has_a_baseline_and_vda_trials():
+    spec = load_sweep()
+    lams = [v.get("vda.lam", spec.fixed["vda"]["lam"]) for v in spec.variants.values()]
+    assert 0.0 in lams and sum(lam > 0 for lam in lams) >= 3
+    assert spec.sweep.attack.num_examples >= 100 and spec.fixed["data"]["dataset"] == "mr"
+
+
+def _problems(raw):
+    with pytest.raises(ConfigError) as err:
+        sweep_from_dict(raw, "test.yaml")
+    return "\n".join(err.value.problems)
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda r: r["search"].update({"vda.sigmaa": {"grid": [0.1]}}), "vda.sigmaa: unknown key; did you mean vda.'sigma'?"),
+    (lambda r: r["search"].update({"vda.k": {"grid": [0, 2]}}), "search.vda.k=0: vda.k: 0 must be in [1, 64]"),
+    (lambda r: r["search"].update({"vda.sigma": {"grid": [-0.1]}}), "search.vda.sigma=-0.1: vda.sigma: -0.1 must be a number >= 0"),
+    (lambda r: r["search"].update({"lr": {"loguniform": [0.0, 1e-3]}}), "search.lr: loguniform [0.0, 0.001]: bounds must be > 0"),
+    (lambda r: r["search"].update({"vda.lam": {"uniform": [1.0, 0.5]}}), "low must be below high"),
+    (lambda r: r["search"].update({"vda.lam": 0.5}), "search.vda.lam: 0.5 is not a distribution"),
+    (lambda r: r["search"].update({"vda.lam": {"normal": [0, 1]}}), "distribution 'normal' is unknown"),
+    (lambda r: r["variants"].update({"bad": {"vda.k": 0}}), "variants.bad: vda.k: 0 must be in [1, 64]"),
+    (lambda r: r["fixed"].update({"epochs": 0}), "fixed.epochs: 0 must be a number >= 1"),
+    (lambda r: r["sweep"].update({"searcher": "optuna_tpe"}), "sweep.searcher: 'optuna_tpe' is unknown; did you mean 'optuna'?"),
+    (lambda r: r["sweep"].update({"num_sampels": 3}), "sweep.num_sampels: unknown key; did you mean sweep.'num_samples'?"),
+    (lambda r: r["sweep"]["attack"].update({"checkpoints": "all"}), "sweep.attack.checkpoints: 'all' is unknown"),
+    (lambda r: r["sweep"]["attack"].update({"enabled": False}), "need attack results but sweep.attack.enabled is false"),
+    (lambda r: r["sweep"].update({"objectives": ["robustness"]}), "sweep.objectives: 'robustness' is unknown"),
+    (lambda r: r["sweep"].update({"trial": {"cpus": 0}}), "sweep.trial.cpus: 0.0 must be > 0"),
+    (lambda r: r.update({"serach": {}}), "block: 'serach' is unknown; did you mean 'search'?"),
+])
+def test_bad_sweep_configs_name_the_key(tmp_path, make_sweep, change, fragment):
+    raw = make_sweep(tmp_path, "default")
+    raw["search"] = {}
+    change(raw)
+    assert fragment in _problems(raw)
+
+
+def test_optuna_rejects_grids_and_all_problems_come_at_once(tmp_path, make_sweep):
+    raw = make_sweep(tmp_path, "default", searcher="optuna")
+    raw["search"] = {"vda.sigma": {"grid": [0.5, 1.0]}, "vda.k": {"randint": [0, 3]}}
+    problems = _problems(raw)
+    assert "vda.sigma use 'grid', which Optuna cannot sample; use 'choice'" in problems
+    assert "search.vda.k=0: vda.k: 0 must be in [1, 64]" in problems
+
+
+def test_a_key_set_by_a_variant_cannot_also_be_searched(tmp_path, make_sweep):
+    raw = make_sweep(tmp_path, "default")
+    raw["search"] = {"vda.lam": {"grid": [0.1, 1.0]}}
+    assert "variants.baseline: vda.lam also searched" in _problems(raw)
+
+
+def test_overrides_reach_every_block(tmp_path):
+    spec = load_sweep(None, ["sweep.num_samples=3", "fixed.epochs=1", "search.lr={grid: [5.0e-5, 1.0e-4]}",
+                             "variants.ce={vda.loss: ce}"])
+    assert spec.sweep.num_samples == 3 and spec.fixed["epochs"] == 1
+    assert spec.search["lr"].values == (5e-5, 1e-4) and spec.variants["ce"] == {"vda.loss": "ce"}

@@ -1,0 +1,298 @@
+"""The sweep YAML, read and validated in one place: ``load_sweep(path, overrides) -> SweepSpec``.
+
+Four blocks (``tune/configs/default.yaml`` is the commented example)::
+
+    fixed:     a TrainConfig fragment (vda.config keys), shared by every trial
+    variants:  optional named sets of dotted overrides: training methods and ablations
+    search:    dotted TrainConfig key -> distribution (``tune.space``)
+    sweep:     SweepConfig: searcher, objectives, resources, attacks, storage
+
+Every problem, in any block, is collected into one ``vda.config.ConfigError`` naming the key:
+unknown keys with close matches, bad ranges, and every value a trial could be given (each grid or
+choice value, each range end) checked by ``vda.config`` as the trial itself will be.
+``key=value`` overrides address the blocks: ``sweep.num_samples=8``, ``fixed.epochs=2``,
+``search.vda.sigma={grid: [0.5, 2.0]}``, ``variants.ce={vda.loss: ce}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from attack_workers.protocols import PROTOCOLS, AttackParams
+from tune.space import VARIANT_KEY, Distribution, train_config
+# vda.config's dataclass builder and checks, shared so both configs report problems alike (private today)
+from vda.config import ConfigError, build_dataclass, check_one_of, to_plain, apply_overrides
+from vda.data import SPLITS
+
+SECTIONS = ("fixed", "variants", "search", "sweep")
+SEARCHERS = ("grid", "optuna")
+SCHEDULERS = ("none", "asha")
+ATTACKED_CHECKPOINTS = ("best", "last", "every_epoch")
+CONFIG_DIR = Path(__file__).parent / "configs"
+DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
+
+
+@dataclass(frozen=True)
+class Objective:
+    mode: str  # "max" or "min"
+    from_attack: bool  # known only once the attack pool has attacked the trial's checkpoint
+
+
+OBJECTIVES = {
+    "dev_acc": Objective("max", False),  # the checkpoint's accuracy on the whole dev split (training)
+    "dev_loss": Objective("min", False),
+    "clean_acc": Objective("max", True),  # paper's "Ori Acc": accuracy on the attacked examples
+    "attack_acc": Objective("max", True),  # paper's "Att Acc": accuracy under BERT-Attack
+}
+
+
+@dataclass(frozen=True)
+class TrialResources:
+    cpus: float = 1.0  # Ray CPUs per trial; also its torch threads unless fixed.num_threads is set
+    gpus: float = 0.0  # fractions share a GPU (0.5: two trials per GPU); dropped on a local CPU-only Ray
+
+
+@dataclass(frozen=True)
+class AttackSettings:
+    enabled: bool = True
+    protocol: str = "vda-paper"  # attack_workers.protocols.PROTOCOLS
+    num_examples: int = 100  # seeded sample of the split, the same for every checkpoint
+    split: str = "dev"
+    seed: int = 0  # example sampling
+    checkpoints: str = "best"  # best | last (per trial, when it ends) | every_epoch (paper Figure 4)
+    shard_size: int = 10  # examples per unit of work: retry, resume and load balancing
+    workers: int = 1  # attack actors, held for the whole sweep
+    cpus: float = 1.0  # per worker
+    gpus: float = 0.0  # per worker; dropped on a local CPU-only Ray
+    mlm: str = "default"  # candidate MLM ('default': packaged) or a local BertForMaskedLM directory
+    encoder: str = "default"  # sentence encoder of the similarity constraint ('default': packaged MiniLM)
+    params: AttackParams = field(default_factory=AttackParams)
+
+
+@dataclass(frozen=True)
+class AshaSettings:
+    grace_period: int = 1  # epochs every trial runs before it can be stopped
+    reduction_factor: float = 2.0
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    name: str = "vda-sweep"  # experiment name: <output_dir>/<name>/ and the Tune experiment directory
+    searcher: str = "grid"  # grid (Tune's grid/random variants) | optuna (TPE, seeded)
+    num_samples: int = 1  # grid: repeats of the whole grid; optuna: number of trials
+    max_concurrent_trials: int = 1
+    objectives: tuple[str, ...] = ("attack_acc", "dev_acc")  # one: single-objective; two: Pareto front
+    scheduler: str = "none"  # none | asha (stops trials early on fixed.selection_metric)
+    asha: AshaSettings = field(default_factory=AshaSettings)
+    seed: int = 0  # searcher seed (Optuna's TPE, Tune's random sampling)
+    max_failures: int = 1  # retries of a failing trial before it is marked failed
+    output_dir: str = "results"  # local: <output_dir>/<name>/{store, summary.*, plots, optuna.db, sweep.yaml}
+    storage_path: str = ""  # Tune experiments and checkpoints: '' = output_dir; or a URI (s3://bucket/path)
+    trial: TrialResources = field(default_factory=TrialResources)
+    attack: AttackSettings = field(default_factory=AttackSettings)
+
+    @property
+    def needs_attack_results(self) -> bool:
+        return any(OBJECTIVES[o].from_attack for o in self.objectives if o in OBJECTIVES)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep: what every trial shares, what varies, and how the sweep runs."""
+
+    fixed: dict[str, Any]
+    variants: dict[str, dict[str, Any]]
+    search: dict[str, Distribution]
+    sweep: SweepConfig
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as YAML would hold it (saved next to the results; compared on resume)."""
+        return {
+            "fixed": self.fixed,
+            "variants": self.variants,
+            "search": {k: {d.kind: list(d.values)} for k, d in self.search.items()},
+            "sweep": to_plain(dataclasses.asdict(self.sweep)),
+        }
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    source = str(path)
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        shipped = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "local_cluster"))
+        raise ConfigError([f"file not found; pass a sweep YAML or a shipped config name ({shipped}) to --config"],
+                          source) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"not valid YAML: {exc}"], source) from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError([f"expected a mapping with blocks {', '.join(SECTIONS)}"], source)
+    return loaded or {}
+
+
+def config_path(name_or_path: str | Path | None) -> Path:
+    """A YAML path, or the name of a shipped config (``optuna`` -> ``tune/configs/optuna.yaml``).
+
+    Names work from any directory, e.g. under ``ray submit``, which runs the script from ``~``.
+    """
+    if name_or_path is None:
+        return DEFAULT_CONFIG
+    path = Path(name_or_path).expanduser()
+    shipped = CONFIG_DIR / f"{path.stem}.yaml"
+    if not path.exists() and path.parent == Path(".") and shipped.exists():
+        return shipped
+    return path
+
+
+def load_sweep(path: str | Path | None = None, overrides: list[str] | None = None) -> SweepSpec:
+    """Read a sweep YAML (default: ``tune/configs/default.yaml``), apply overrides, validate everything."""
+    path = config_path(path)
+    return sweep_from_dict(apply_sweep_overrides(read_yaml(path), overrides or []), str(path))
+
+
+def apply_sweep_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``search.<dotted key>=...`` and ``variants.<name>=...`` set one entry; other keys nest as usual."""
+    out = dict(raw)
+    nested = []
+    for item in overrides:
+        key, _, text = item.partition("=")
+        section, _, rest = key.strip().partition(".")
+        if section in ("search", "variants") and rest and "=" in item:
+            out[section] = {**(out.get(section) or {}), rest: yaml.safe_load(text)}
+        else:
+            nested.append(item)
+    return apply_overrides(out, nested)
+
+
+def sweep_from_dict(raw: Mapping[str, Any], source: str = "sweep config") -> SweepSpec:
+    """Build and validate a ``SweepSpec``; raise one ``ConfigError`` listing every problem."""
+    problems: list[str] = []
+    for key in raw:
+        check_one_of(problems, "block", key, SECTIONS)
+    fixed = _mapping(raw, "fixed", problems)
+    variants = _variants(raw, problems)
+    search = _search(raw, problems)
+    sweep = build_dataclass(SweepConfig, raw.get("sweep") or {}, "sweep.", problems)
+    problems += _check_sweep(sweep, search, variants)
+    problems += _check_trials(fixed, variants, search)
+    if problems:
+        raise ConfigError(problems, source)
+    return SweepSpec(fixed, variants, search, sweep, source)
+
+
+def _mapping(raw: Mapping[str, Any], key: str, problems: list[str]) -> dict[str, Any]:
+    value = raw.get(key) or {}
+    if not isinstance(value, Mapping):
+        problems.append(f"{key}: expected a mapping, got {type(value).__name__}")
+        return {}
+    return dict(value)
+
+
+def _variants(raw: Mapping[str, Any], problems: list[str]) -> dict[str, dict[str, Any]]:
+    variants = {}
+    for name, overrides in _mapping(raw, "variants", problems).items():
+        if overrides is None:
+            overrides = {}
+        if not isinstance(overrides, Mapping):
+            problems.append(f"variants.{name}: expected dotted overrides like {{vda.lam: 0.0}}, got {overrides!r}")
+            continue
+        variants[str(name)] = dict(overrides)
+    return variants
+
+
+def _search(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Distribution]:
+    search = {}
+    for key, value in _mapping(raw, "search", problems).items():
+        if key == VARIANT_KEY:
+            problems.append(f"search.{key}: reserved for the variants block; list variants there instead")
+            continue
+        dist = Distribution.parse(str(key), value, problems)
+        if dist is not None:
+            search[str(key)] = dist
+    return search
+
+
+def _check_sweep(s: SweepConfig, search: Mapping[str, Distribution], variants: Mapping[str, Any]) -> list[str]:
+    p: list[str] = []
+    check_one_of(p, "sweep.searcher", s.searcher, SEARCHERS)
+    check_one_of(p, "sweep.scheduler", s.scheduler, SCHEDULERS)
+    check_one_of(p, "sweep.attack.checkpoints", s.attack.checkpoints, ATTACKED_CHECKPOINTS)
+    check_one_of(p, "sweep.attack.protocol", s.attack.protocol, tuple(PROTOCOLS))
+    check_one_of(p, "sweep.attack.split", s.attack.split, SPLITS)
+    for key, value, low in [("num_samples", s.num_samples, 1), ("max_concurrent_trials", s.max_concurrent_trials, 1),
+                            ("max_failures", s.max_failures, 0), ("asha.grace_period", s.asha.grace_period, 1),
+                            ("attack.num_examples", s.attack.num_examples, 1),
+                            ("attack.shard_size", s.attack.shard_size, 1),
+                            ("attack.workers", s.attack.workers, 1), ("trial.gpus", s.trial.gpus, 0),
+                            ("attack.gpus", s.attack.gpus, 0)]:
+        if value < low:
+            p.append(f"sweep.{key}: {value!r} must be >= {low}")
+    for key, value in [("trial.cpus", s.trial.cpus), ("attack.cpus", s.attack.cpus)]:
+        if value <= 0:
+            p.append(f"sweep.{key}: {value!r} must be > 0 (Ray needs a CPU to run the process)")
+    if s.asha.reduction_factor <= 1:
+        p.append(f"sweep.asha.reduction_factor: {s.asha.reduction_factor!r} must be > 1")
+    if not s.name or "/" in s.name or s.name.startswith("."):
+        p.append(f"sweep.name: {s.name!r} must be a plain directory name (no '/', not hidden)")
+    try:
+        s.attack.params.validate()
+    except ValueError as exc:
+        p.append(f"sweep.attack.params: {exc}")
+    p += _check_objectives(s)
+    if s.searcher == "optuna":
+        grids = [k for k, d in search.items() if d.kind == "grid"]
+        if grids:
+            p.append(f"search: {', '.join(grids)} use 'grid', which Optuna cannot sample; use 'choice' "
+                     "(or sweep.searcher: grid)")
+        if not search and not variants:
+            p.append("search: empty; Optuna needs at least one searched key or a variants block")
+    return p
+
+
+def _check_objectives(s: SweepConfig) -> list[str]:
+    p: list[str] = []
+    if len(s.objectives) not in (1, 2):
+        p.append(f"sweep.objectives: {list(s.objectives)}: give one (single-objective) or two (a Pareto front), "
+                 "e.g. [attack_acc, dev_acc]")
+    for name in s.objectives:
+        check_one_of(p, "sweep.objectives", name, tuple(OBJECTIVES))
+    if len(set(s.objectives)) != len(s.objectives):
+        p.append(f"sweep.objectives: {list(s.objectives)} repeats an objective")
+    if s.needs_attack_results and not s.attack.enabled:
+        p.append(f"sweep.objectives: {list(s.objectives)} need attack results but sweep.attack.enabled is false; "
+                 "enable attacks or use dev_acc / dev_loss")
+    return p
+
+
+def _check_trials(fixed: dict[str, Any], variants: Mapping[str, Mapping[str, Any]],
+                  search: Mapping[str, Distribution]) -> list[str]:
+    """Validate the fixed block, then every value a trial can receive, through ``vda.config``."""
+    try:
+        train_config(fixed, {}, "fixed")
+    except ConfigError as exc:
+        return [f"fixed.{problem}" for problem in exc.problems]
+    problems: list[str] = []
+    for name, overrides in variants.items():
+        clash = sorted(set(overrides) & set(search))
+        if clash:
+            problems.append(f"variants.{name}: {', '.join(clash)} also searched; set it in the variant or search "
+                            "it, not both")
+        problems += _trial_problems(fixed, overrides, f"variants.{name}")
+    for key, dist in search.items():
+        for value in dist.candidates():
+            problems += _trial_problems(fixed, {key: value}, f"search.{key}={value!r}")
+    return list(dict.fromkeys(problems))
+
+
+def _trial_problems(fixed: dict[str, Any], overrides: Mapping[str, Any], where: str) -> list[str]:
+    try:
+        train_config(fixed, overrides, where)
+    except ConfigError as exc:
+        return [f"{where}: {problem}" for problem in exc.problems]
+    return []

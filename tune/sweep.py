@@ -1,0 +1,269 @@
+"""Run a sweep: Ray Tune trials of the VDA fine-tuner, attacks pipelined on their checkpoints.
+
+    python tune/sweep.py                                    # embedded default: MiniLM on built-in MR, local Ray
+    python tune/sweep.py --config tune/configs/optuna.yaml sweep.num_samples=16 sweep.max_concurrent_trials=4
+    python tune/sweep.py --resume --name vda-default        # continue an interrupted sweep
+    python tune/sweep.py fixed.epochs=3 'search.vda.k={grid: [1, 3, 5]}'   # override single values
+
+Ray: ``--address`` or ``RAY_ADDRESS`` joins that cluster; otherwise a cluster started with
+``ray start`` on this machine (the head node of ``ray up cluster.yaml``); otherwise a local Ray
+of this machine's size is started, and GPU requests are dropped when it has no GPU.
+
+Re-running with the same name continues the sweep (``Tuner.restore``) if its configuration is
+unchanged; ``--resume`` continues it with its saved configuration. Outputs, all under
+``<sweep.output_dir>/<sweep.name>/``: ``store/`` (results store), ``summary.csv``/``summary.md``,
+``plots/``, ``optuna.db`` (Optuna searcher), ``sweep.yaml`` (the resolved configuration).
+
+Exit status: 0 when every trial finished, 1 when some failed (the rest are in the table), 2 for
+an unusable configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script (python tune/sweep.py): import from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import yaml  # noqa: E402
+
+from tune.config import (AttackSettings, SweepSpec, TrialResources, load_sweep, read_yaml,  # noqa: E402
+                         sweep_from_dict)
+from vda.config import ConfigError  # noqa: E402
+
+log = logging.getLogger("tune.sweep")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SMOKE_TEST = ["fixed.data.max_train_examples=32", "fixed.data.max_eval_examples=32", "fixed.epochs=1",
+              "fixed.max_steps=2", "sweep.attack.num_examples=4", "sweep.num_samples=1"]
+
+
+class SweepError(RuntimeError):
+    """The sweep cannot start as asked; the message says what to change."""
+
+
+@dataclass
+class SweepOutcome:
+    output_dir: Path
+    experiment_path: str
+    num_trials: int
+    failed_trials: list[str]  # trial ids
+    table: str
+    files: dict[str, Path]  # what analysis wrote: summary_csv, summary_md, plots...
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Resources after fitting the sweep to the connected Ray cluster."""
+
+    trial: TrialResources
+    attack: AttackSettings
+    max_concurrent_trials: int
+    description: str
+
+
+def output_dir(spec: SweepSpec) -> Path:
+    return (Path(spec.sweep.output_dir).expanduser() / spec.sweep.name).resolve()
+
+
+def storage_root(spec: SweepSpec) -> str:
+    """Tune's ``storage_path``: a URI as given, a local path made absolute (Ray rejects relative ones)."""
+    storage = spec.sweep.storage_path or spec.sweep.output_dir
+    return storage.rstrip("/") if "://" in storage else str(Path(storage).expanduser().resolve())
+
+
+def experiment_path(spec: SweepSpec) -> str:
+    return f"{storage_root(spec)}/{spec.sweep.name}"
+
+
+def trial_dirname(trial: Any) -> str:
+    """Short trial directories (the default name repeats every parameter and the date)."""
+    return trial.trial_id
+
+
+def resolve_run(spec: SweepSpec, resume: bool) -> tuple[SweepSpec, bool]:
+    """(the spec to run, whether to restore Tune's experiment), refusing ambiguous cases."""
+    from ray import tune
+
+    out, path = output_dir(spec), experiment_path(spec)
+    saved_file = out / "sweep.yaml"
+    if not tune.Tuner.can_restore(path):
+        if resume:
+            raise SweepError(f"nothing to resume: {path} holds no Tune experiment; run without --resume to start it")
+        if saved_file.exists():
+            raise SweepError(f"{out} holds an earlier sweep whose Tune experiment {path} is gone; pick another "
+                             f"sweep.name (--name) or delete {out}")
+        return spec, False
+    saved = sweep_from_dict(read_yaml(saved_file), str(saved_file))
+    if resume:
+        return saved, True
+    changed = _differences(saved.to_dict(), spec.to_dict())
+    if changed:
+        raise SweepError(f"sweep {spec.sweep.name!r} already exists at {out} with another configuration "
+                         f"({'; '.join(changed[:5])}); continue it with --resume (keeps its saved configuration) "
+                         "or pick another --name")
+    return spec, True
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(old) | set(new), key=str)
+                for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+
+
+def connect(address: str | None) -> bool:
+    """Join ``address``, ``RAY_ADDRESS`` or a ``ray start`` cluster, else start a local Ray; True if local."""
+    import ray
+    from ray._private.utils import read_ray_address  # the `ray start` cluster ray.init() itself would join
+
+    target = address or os.environ.get("RAY_ADDRESS") or read_ray_address()
+    if target:
+        ray.init(address=target, include_dashboard=False)
+        return False
+    pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    ray.init(address="local", include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+    return True
+
+
+def place(spec: SweepSpec, local: bool) -> _Placement:
+    """Fit trials and attack workers into a local Ray (drop GPUs it lacks, cap concurrency); a cluster autoscales."""
+    import ray
+
+    sweep = spec.sweep
+    trial, attack, concurrent = sweep.trial, sweep.attack, sweep.max_concurrent_trials
+    total = ray.cluster_resources()
+    cpus, gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
+    if local:
+        if not gpus and (trial.gpus or attack.gpus):
+            log.warning("no GPU on this machine: trials and attack workers run on CPUs")
+            trial, attack = dataclasses.replace(trial, gpus=0.0), dataclasses.replace(attack, gpus=0.0)
+        workers = attack.workers if attack.enabled else 0
+        room = [math.floor((cpus - workers * attack.cpus) / trial.cpus + 1e-9)]
+        if trial.gpus:
+            room.append(math.floor((gpus - workers * attack.gpus) / trial.gpus + 1e-9))
+        if min(room) < 1:
+            raise SweepError(f"this machine ({cpus:g} CPU, {gpus:g} GPU) has no room for a trial "
+                             f"({trial.cpus:g} CPU, {trial.gpus:g} GPU) next to {workers} attack worker(s) "
+                             f"({attack.cpus:g} CPU, {attack.gpus:g} GPU each); lower sweep.trial or sweep.attack "
+                             "resources, or sweep.attack.workers")
+        concurrent = min(concurrent, min(room))
+    where = "local Ray" if local else "Ray cluster"
+    description = (f"{where} with {cpus:g} CPU, {gpus:g} GPU: up to {concurrent} trial(s) at a time "
+                   f"({trial.cpus:g} CPU, {trial.gpus:g} GPU each)")
+    if attack.enabled:
+        description += f"; {attack.workers} attack worker(s) ({attack.cpus:g} CPU, {attack.gpus:g} GPU each)"
+    return _Placement(trial, attack, concurrent, description)
+
+
+def build_tuner(spec: SweepSpec, placement: _Placement, restore: bool, progress: bool) -> Any:
+    """A new Tuner for ``spec``, or the interrupted one restored (Tune keeps its original settings)."""
+    from ray import tune
+
+    from tune.pipeline import AttackPipeline
+    from tune.search import ObjectiveOptunaSearch, build_scheduler, build_searcher, checkpoint_config
+    from tune.space import param_space
+    from tune.trainable import train_trial
+
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, fixed=spec.fixed, variants=spec.variants, cpus=placement.trial.cpus),
+        {"cpu": placement.trial.cpus, "gpu": placement.trial.gpus})
+    if restore:
+        return tune.Tuner.restore(experiment_path(spec), trainable=trainable)
+    out = output_dir(spec)
+    out.mkdir(parents=True, exist_ok=True)
+    searcher = build_searcher(spec, out, placement.max_concurrent_trials)
+    told = searcher if isinstance(searcher, ObjectiveOptunaSearch) else None
+    pipeline = AttackPipeline(spec, placement.attack, out, told, progress)
+    sweep = spec.sweep
+    tuner = tune.Tuner(
+        trainable,
+        param_space=param_space(spec.search, spec.variants, sweep.searcher),
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=build_scheduler(spec),
+                                    num_samples=sweep.num_samples, trial_dirname_creator=trial_dirname,
+                                    max_concurrent_trials=placement.max_concurrent_trials if told else None),
+        run_config=tune.RunConfig(name=sweep.name, storage_path=storage_root(spec),
+                                  checkpoint_config=checkpoint_config(spec),
+                                  failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
+                                  callbacks=[pipeline], verbose=1 if progress else 0))
+    (out / "sweep.yaml").write_text(yaml.safe_dump(spec.to_dict(), sort_keys=False))
+    return tuner
+
+
+def run_sweep(spec: SweepSpec, resume: bool = False, address: str | None = None, progress: bool = True) -> SweepOutcome:
+    """Train, attack and report; uses the connected Ray if there is one, else connects (and disconnects)."""
+    import ray
+
+    from tune.analysis import write_report
+    from tune.search import optuna_storage_url
+
+    started = time.time()
+    spec, restore = resolve_run(spec, resume)
+    own = not ray.is_initialized()
+    local = connect(address) if own else True
+    try:
+        placement = place(spec, local)
+        print(f"sweep {spec.sweep.name}: {placement.description}", flush=True)
+        results = build_tuner(spec, placement, restore, progress).fit()
+    finally:
+        if own:
+            ray.shutdown()
+    out = output_dir(spec)
+    optuna_url = optuna_storage_url(out) if spec.sweep.searcher == "optuna" else None
+    table, files = write_report(out / "store", out, spec.sweep.objectives, optuna_url, spec.sweep.name)
+    failed = [r.path.rsplit("/", 1)[-1] for r in results if r.error is not None]
+    return SweepOutcome(out, experiment_path(spec), len(results), failed, table, files, time.time() - started)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python tune/sweep.py", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser.add_argument("overrides", nargs="*",
+                        help="key=value overrides: sweep.num_samples=8, fixed.vda.mode=paper, "
+                             "'search.vda.sigma={grid: [0.5, 2.0]}', 'variants.ce={vda.loss: ce}'")
+    parser.add_argument("--config", help="sweep YAML, or a shipped config's name: default, optuna, paper_fig3, "
+                                         "ablation, epochs (default: default)")
+    parser.add_argument("--name", help="experiment name (= sweep.name)")
+    parser.add_argument("--resume", action="store_true", help="continue the named sweep with its saved configuration")
+    parser.add_argument("--address", help="Ray cluster to join, e.g. 'auto' or host:port (default: see above)")
+    parser.add_argument("--smoke-test", action="store_true", help="a tiny version of the sweep: few examples, steps")
+    parser.add_argument("--quiet", action="store_true", help="no trial table or progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    overrides = (SMOKE_TEST if args.smoke_test else []) + args.overrides
+    overrides += [f"sweep.name={args.name}"] if args.name else []
+    try:
+        spec = load_sweep(args.config, overrides)
+        if args.smoke_test:  # its own experiment: a later full run of the same config must not collide with it
+            spec = dataclasses.replace(spec, sweep=dataclasses.replace(spec.sweep, name=f"{spec.sweep.name}-smoke"))
+        outcome = run_sweep(spec, args.resume, args.address, progress=not args.quiet)
+    except (ConfigError, SweepError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(outcome.table)
+    failed = ""
+    if outcome.failed_trials:
+        failed = f", {len(outcome.failed_trials)} failed: {', '.join(outcome.failed_trials)}"
+    out = outcome.output_dir
+    print(f"\nsweep {out.name} done in {outcome.seconds / 60:.1f} min, {outcome.num_trials} trial(s){failed}. "
+          f"Store: {out / 'store'}  Table: {out / 'summary.md'} (.csv)  Plots: {out / 'plots'}/  "
+          f"Tune experiment: {outcome.experiment_path}")
+    return 1 if outcome.failed_trials else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""The Tune trainable: one trial is one ``vda.train.fit`` run that reports every epoch to Tune.
+
+Each epoch's ``<run_dir>/last`` checkpoint (model, manifest, optimizer state) is reported with
+``tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(...))`` and Tune copies it into
+the experiment storage. A retried or restored trial gets it back from ``tune.get_checkpoint()``
+and ``fit`` continues after that epoch, so no finished epoch is trained twice. ``is_best`` marks
+the epochs that improved ``selection_metric``; ``tune.search.checkpoint_config`` keeps the latest
+of those, which is the trial's best checkpoint, for the attack pipeline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import tempfile
+from typing import Any, Mapping
+
+from ray import tune
+
+from tune.space import VARIANT_KEY, train_config, trial_overrides
+from vda.train import EpochReport, fit
+
+IS_BEST = "is_best"  # reported metric: 1 when the epoch improved the selection metric, else 0
+
+
+def train_trial(sampled: dict[str, Any], *, fixed: Mapping[str, Any], variants: Mapping[str, Mapping[str, Any]],
+                cpus: float) -> None:
+    """Train one trial; ``sampled`` is Tune's config (dotted keys and ``variant``), the rest is fixed."""
+    context = tune.get_context()
+    cfg = train_config(fixed, trial_overrides(sampled, variants), f"trial {context.get_trial_id()}")
+    if not cfg.num_threads:  # torch would use every core of the node and oversubscribe it
+        cfg = dataclasses.replace(cfg, num_threads=max(1, int(cpus)))
+    variant = sampled.get(VARIANT_KEY)
+    run_id = f"{context.get_trial_id()}-{variant}" if variant else context.get_trial_id()
+
+    def report(epoch: EpochReport) -> None:
+        tune.report({**epoch.metrics, IS_BEST: int(epoch.is_best)},
+                    checkpoint=tune.Checkpoint.from_directory(str(epoch.checkpoint_dir)))
+
+    checkpoint = tune.get_checkpoint()
+    # fit's run directory is a scratch copy: every epoch is in Tune's storage once reported. Outside the
+    # trial directory, whose files Tune would upload as artifacts.
+    with tempfile.TemporaryDirectory(prefix=f"vda-{context.get_trial_id()}-") as run_dir, \
+            checkpoint.as_directory() if checkpoint else contextlib.nullcontext() as resume_from:
+        fit(cfg, run_dir, on_epoch_end=report, resume_from=resume_from, run_id=run_id, progress=False)
