@@ -24,4 +24,4 @@ test: setup
 	$(OFFLINE) $(PY) -m pytest -q
 
 run: setup
-	$(OFFLINE) $(PY) -m vda.train
+	$(OFFLINE) $(PY) tune/sweep.py

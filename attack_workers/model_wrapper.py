@@ -8,7 +8,8 @@ attack's time. Here each batch is padded to its own longest input, and truncated
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

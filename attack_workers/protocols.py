@@ -14,8 +14,9 @@ import dataclasses
 import difflib
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -41,7 +42,7 @@ class AttackParams:
     max_perturbed: float = 0.4  # BERT-Attack: "only take eps percent of the most important words", eps = 0.4
     similarity_threshold: float = 0.2  # TextAttack recipe: USE cosine >= 0.2 over the whole text
 
-    def validate(self) -> "AttackParams":
+    def validate(self) -> AttackParams:
         problems = []
         for name in ("max_candidates", "subword_positions", "subword_top", "subword_keep"):
             if getattr(self, name) < 1:
@@ -71,7 +72,8 @@ class Backbones:
 class Protocol:
     name: str
     description: str
-    build: Callable[[Any, Backbones, AttackParams, tuple[str, ...]], Any]  # (wrapper, backbones, params, columns) -> Attack
+    # (model wrapper, backbones, params, text columns) -> textattack.Attack
+    build: Callable[[Any, Backbones, AttackParams, tuple[str, ...]], Any]
     summarize: Callable[[pd.DataFrame], dict[str, float]]
 
     def default_num_examples(self, dataset_name: str) -> int:
@@ -144,7 +146,8 @@ def get_protocol(name: str) -> Protocol:
     if name not in PROTOCOLS:
         close = difflib.get_close_matches(name, PROTOCOLS, n=1, cutoff=0.5)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise UnknownProtocolError(f"PROTOCOLS: protocol {name!r} is unknown; {hint}known: {', '.join(sorted(PROTOCOLS))}")
+        known = ", ".join(sorted(PROTOCOLS))
+        raise UnknownProtocolError(f"PROTOCOLS: protocol {name!r} is unknown; {hint}known: {known}")
     return PROTOCOLS[name]
 
 

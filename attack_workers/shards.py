@@ -8,8 +8,9 @@ Shards carry the example texts, so workers never reload the dataset.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from attack_workers.protocols import AttackParams
 from attack_workers.store import digest
@@ -55,7 +56,8 @@ class ShardResult:
     shard_id: str
     rows: list[dict[str, Any]]
     worker: str
-    seconds: float
+    seconds: float  # wall time on the worker
+    cpu_seconds: float  # CPU time of the worker process (all its threads) for this shard
 
 
 def select_examples(examples: Sequence[Example], num_examples: int, seed: int) -> list[Example]:

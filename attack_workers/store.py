@@ -22,8 +22,9 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -56,6 +57,16 @@ EXAMPLE_SCHEMA = pa.schema([
     ("finished_at", pa.float64()),  # unix time the shard finished
 ])
 EXAMPLE_COLUMNS = tuple(EXAMPLE_SCHEMA.names)
+FAILURE_SCHEMA = pa.schema([
+    ("kind", pa.string()),  # shard: a shard failed; checkpoint: a checkpoint was skipped
+    ("path", pa.string()),
+    ("checkpoint_hash", pa.string()),  # "" for skipped checkpoints
+    ("attack_key", pa.string()),
+    ("example_ids", pa.list_(pa.string())),
+    ("error", pa.string()),
+    ("attempts", pa.int64()),
+    ("recorded_at", pa.float64()),
+])
 ROW_KEY = ["checkpoint_hash", "attack_key", "example_id"]
 _HIDDEN_PREFIX = ".tmp-"
 
@@ -150,12 +161,27 @@ class ResultStore:
 
     def write_failure(self, record: dict[str, Any]) -> Path:
         """Record a failed shard (``kind='shard'``) or a skipped checkpoint (``kind='checkpoint'``)."""
+        record = {**record, "recorded_at": time.time()}
+        if set(record) != set(FAILURE_SCHEMA.names):
+            raise ValueError(f"write_failure: fields {sorted(record)} do not match {FAILURE_SCHEMA.names}")
         if record["kind"] == "shard":
-            name = f"shard-{record['checkpoint_hash']}-{record['attack_key']}-{digest(record['example_ids'])}"
+            name = f"shard-{record['checkpoint_hash']}-{record['attack_key']}-{digest(sorted(record['example_ids']))}"
         else:
             name = f"checkpoint-{digest([record['path']])}"
-        return _write_parquet(pa.Table.from_pylist([{**record, "recorded_at": time.time()}]),
+        return _write_parquet(pa.Table.from_pylist([record], schema=FAILURE_SCHEMA),
                               self.root / "failures" / f"{name}.parquet")
+
+    def record_skipped_checkpoint(self, path: str, error: str) -> Path:
+        """A checkpoint that could not be attacked (damaged, wrong labels...): kept next to the results."""
+        return self.write_failure({"kind": "checkpoint", "path": path, "checkpoint_hash": "", "attack_key": "",
+                                   "example_ids": [], "error": error, "attempts": 0})
+
+    def record_failed_shard(self, shard: Any, error: str, attempts: int) -> Path:
+        """A shard (``attack_workers.shards.Shard``) that failed; a later run retries its examples."""
+        target = shard.target
+        return self.write_failure({"kind": "shard", "path": target.path, "checkpoint_hash": target.checkpoint_hash,
+                                   "attack_key": target.attack_key, "example_ids": shard.example_ids,
+                                   "error": error, "attempts": attempts})
 
     # ------------------------------------------------------------ reading
 

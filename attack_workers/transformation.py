@@ -18,7 +18,8 @@ its position) and fixes three defects of textattack 0.3.11:
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 
@@ -46,8 +47,10 @@ class BertAttackWordSwap(WordSwapMaskedLM):
         self._special_ids = set(tokenizer.all_special_ids)
         # An uncased MLM proposes "good" for "Good": the same input to an uncased classifier, so skip it.
         self._uncased = tokenizer.tokenize("A") == tokenizer.tokenize("a")
+        # BertForMaskedLM = encoder (.bert) + vocabulary head (.cls): run the head only where needed.
+        self._split_head = hasattr(masked_lm, "bert") and hasattr(masked_lm, "cls")
         self._cached_input: Any = None
-        self._cached_top_ids: torch.Tensor | None = None
+        self._cached_states: torch.Tensor | None = None
 
     def _encode_input(self, tokenizer_input: str | tuple[str, ...]) -> Any:
         """Token ids of one text (or sentence pair), unpadded; pairs are encoded as BERT pairs."""
@@ -55,15 +58,29 @@ class BertAttackWordSwap(WordSwapMaskedLM):
         return self._lm_tokenizer(*parts, truncation=True, max_length=self.max_length, return_tensors="pt")
 
     @torch.inference_mode()
-    def _top_ids(self, current_text: AttackedText) -> torch.Tensor:
-        """[num_tokens, K] top-K token ids per position of ``current_text`` (cached for the last text)."""
+    def _states(self, current_text: AttackedText) -> torch.Tensor:
+        """[num_tokens, d] MLM states of ``current_text``: encoder output, or logits when the head can't be split.
+
+        Applying the vocabulary head to every position costs more than the encoder itself
+        (d x 30522 per token), and a call needs only the positions of one word: ``_top_ids``
+        applies it there. The states are cached while the text does not change.
+        """
         key = current_text.tokenizer_input
         if key != self._cached_input:
             enc = self._encode_input(key).to(self._language_model.device)
-            logits = self._language_model(**enc).logits[0]
-            self._cached_top_ids = torch.topk(logits, self.max_candidates, dim=-1).indices.cpu()
-            self._cached_input = key
-        return self._cached_top_ids
+            if self._split_head:
+                states = self._language_model.bert(**enc).last_hidden_state
+            else:
+                states = self._language_model(**enc).logits
+            self._cached_states, self._cached_input = states[0], key
+        return self._cached_states
+
+    @torch.inference_mode()
+    def _top_ids(self, states: torch.Tensor, positions: list[int]) -> torch.Tensor:
+        """[len(positions), K] ids of the MLM's top-K tokens at ``positions``, best first."""
+        rows = states[positions]
+        logits = self._language_model.cls(rows) if self._split_head else rows
+        return torch.topk(logits, self.max_candidates, dim=-1).indices.cpu()
 
     def _word_positions(self, current_text: AttackedText, index: int, num_tokens: int) -> list[int]:
         """Token positions of word ``index`` in the unmasked encoding (found by masking the word)."""
@@ -76,20 +93,22 @@ class BertAttackWordSwap(WordSwapMaskedLM):
         return list(range(start, min(start + length, num_tokens - 1)))  # never the final [SEP]
 
     def _as_word(self, token_ids: Iterable[int]) -> str | None:
-        """The whole word spelled by ``token_ids``, or None for sub-words, specials and non-words."""
+        """The whole word spelled by ``token_ids``, or None for specials, sub-words and non-words.
+
+        A candidate must be exactly one TextAttack word: this rejects "##ing", punctuation, and
+        combinations such as "vivid , ly" or "scooby,," that would not replace one word by one word.
+        """
         token_ids = list(token_ids)
         if any(t in self._special_ids for t in token_ids):
             return None
         word = self._lm_tokenizer.convert_tokens_to_string(self._lm_tokenizer.convert_ids_to_tokens(token_ids))
         word = word.strip()
-        if "##" in word or not utils.is_one_word(word):
-            return None
-        return word
+        return word if utils.words_from_text(word) == [word] else None
 
     @torch.inference_mode()
-    def _ranked_combinations(self, top_ids: torch.Tensor, positions: list[int]) -> list[str]:
+    def _ranked_combinations(self, top_ids: torch.Tensor) -> list[str]:
         """Multi-sub-token word: combine the top sub-tokens, rank by MLM perplexity (lowest first)."""
-        rows = [top_ids[p, :self.subword_top].tolist() for p in positions[:self.subword_positions]]
+        rows = [ids[:self.subword_top].tolist() for ids in top_ids[:self.subword_positions]]
         combos = torch.tensor(list(itertools.islice(itertools.product(*rows), self.subword_keep)))
         logits = self._language_model(input_ids=combos.to(self._language_model.device)).logits.float()
         nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), combos.to(logits.device),
@@ -98,21 +117,22 @@ class BertAttackWordSwap(WordSwapMaskedLM):
         words = (self._as_word(combos[j].tolist()) for j in order)
         return list(dict.fromkeys(w for w in words if w is not None))  # two splits can spell one word
 
-    def _replacement_words(self, current_text: AttackedText, index: int, top_ids: torch.Tensor) -> list[str]:
-        positions = self._word_positions(current_text, index, top_ids.shape[0])
+    def _replacement_words(self, current_text: AttackedText, index: int) -> list[str]:
+        states = self._states(current_text)
+        positions = self._word_positions(current_text, index, states.shape[0])
+        if not positions:
+            return []
+        top_ids = self._top_ids(states, positions[:self.subword_positions])
         if len(positions) == 1:
-            words = (self._as_word([t]) for t in top_ids[positions[0]].tolist())
+            words = (self._as_word([t]) for t in top_ids[0].tolist())
             return [w for w in words if w is not None]
-        if len(positions) > 1:
-            return self._ranked_combinations(top_ids, positions)
-        return []
+        return self._ranked_combinations(top_ids)
 
     def _get_transformations(self, current_text: AttackedText, indices_to_modify: Iterable[int]) -> list[AttackedText]:
-        top_ids = self._top_ids(current_text)
         transformed = []
         for index in indices_to_modify:
             original = self._comparable(current_text.words[index])
-            for word in self._replacement_words(current_text, index, top_ids):
+            for word in self._replacement_words(current_text, index):
                 if self._comparable(word) != original:
                     transformed.append(current_text.replace_word_at_index(index, word))
         return transformed

@@ -262,15 +262,11 @@ class _AttackRunner:
     def _record_skipped(self, path: str, error: str) -> None:
         """A checkpoint that could not be attacked: logged, and kept in the store next to the results."""
         log.error("not attacking %s: %s", path, error)
-        self._store.write_failure({"kind": "checkpoint", "path": path, "checkpoint_hash": "", "attack_key": "",
-                                   "example_ids": [], "error": error, "attempts": 0})
+        self._store.record_skipped_checkpoint(path, error)
 
     def _record_failure(self, shard: Any, error: str, attempts: int) -> None:
         log.error("attack shard of %s failed after %d attempt(s): %s", shard.target.path, attempts, error)
-        self._store.write_failure({"kind": "shard", "path": shard.target.path,
-                                   "checkpoint_hash": shard.target.checkpoint_hash,
-                                   "attack_key": shard.target.attack_key, "example_ids": shard.example_ids,
-                                   "error": error, "attempts": attempts})
+        self._store.record_failed_shard(shard, error, attempts)
 
     def _local_path(self, path: str) -> str:
         if "://" not in path:

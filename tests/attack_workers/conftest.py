@@ -8,9 +8,11 @@ dev sentences and an attack has predictions to flip. Everything is offline.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -18,7 +20,7 @@ import torch
 DATA = Path(__file__).parent / "data"
 
 
-def make_checkpoint(directory: Path, dataset: Path, text_columns: tuple[str, ...], steps: int = 40,
+def make_checkpoint(directory: Path, dataset: Path, text_columns: tuple[str, ...], steps: int = 20,
                     seed: int = 0) -> Path:
     """Fine-tune the packaged backbone on ``dataset``'s train split and save a VDA checkpoint."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -38,7 +40,11 @@ def make_checkpoint(directory: Path, dataset: Path, text_columns: tuple[str, ...
     pairs = [(e.text_a, e.text_b) if task.is_pair else (e.text_a,) for e in train]
     batch = tokenizer(*zip(*pairs), padding=True, truncation=True, max_length=64, return_tensors="pt")
     labels = torch.tensor([e.label for e in train])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    # Train only the top two layers and the head: a few seconds, and enough to fit the tiny train split.
+    model.bert.embeddings.requires_grad_(False)
+    for layer in model.bert.encoder.layer[:-2]:
+        layer.requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-4)
     model.train()
     for _ in range(steps):
         loss = model(**batch, labels=labels).loss
@@ -53,6 +59,33 @@ def make_checkpoint(directory: Path, dataset: Path, text_columns: tuple[str, ...
                         step=steps, metrics={"train_acc": accuracy}, substitution_mode="sharp",
                         versions=package_versions())
     return save_checkpoint(directory, model, tokenizer, manifest)
+
+
+def example_row(example_id: str, status: str = "failed", checkpoint: str = "c1", key: str = "k1",
+                protocol: str = "textattack", finished_at: float = 1.0, **overrides: Any) -> dict[str, Any]:
+    """A made-up store row (``store.EXAMPLE_SCHEMA``) for tests of the store and of resume planning."""
+    row = {
+        "checkpoint_hash": checkpoint, "run_id": f"run-{checkpoint}", "attack_key": key, "protocol": protocol,
+        "attack_params": json.dumps({"max_candidates": 48}), "dataset": "reviews", "split": "dev",
+        "example_id": example_id, "label": 1, "clean_pred": 1 if status != "skipped" else 0,
+        "adv_pred": 0 if status == "succeeded" else 1, "status": status, "num_queries": 10, "num_words": 10,
+        "num_whitespace_words": 10, "words_changed": 1 if status == "succeeded" else 0,
+        "original_text": f"text {example_id}", "original_text_b": None, "perturbed_text": f"text {example_id}",
+        "perturbed_text_b": None, "seconds": 0.5, "shard_id": "s", "worker": "w", "finished_at": finished_at,
+    }
+    row.update(overrides)
+    return row
+
+
+@pytest.fixture()
+def make_row() -> Any:
+    return example_row
+
+
+@pytest.fixture()
+def make_shard() -> Any:
+    """Rows of one shard: ``make_shard(["e1", "e2"], status="succeeded", key="k2")``."""
+    return lambda ids, **kw: [example_row(i, **kw) for i in ids]
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +103,7 @@ def worker() -> Any:
     """An in-process attack worker with the default (packaged) MLM and sentence encoder."""
     from attack_workers.worker import AttackWorker, WorkerConfig
 
-    return AttackWorker(WorkerConfig(num_threads=2))
+    return AttackWorker(WorkerConfig(num_threads=1))
 
 
 @pytest.fixture(scope="module")

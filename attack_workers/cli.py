@@ -1,0 +1,108 @@
+"""Command line: ``python -m attack_workers evaluate ...`` and ``python -m attack_workers summary ...``.
+
+    python -m attack_workers evaluate runs/sweep1 --store results/attacks            # every checkpoint below
+    python -m attack_workers evaluate 'runs/*/best' --store results/attacks --protocol textattack \\
+        --num-examples 200 --workers 8 --address auto                                 # on a running cluster
+    python -m attack_workers summary --store results/attacks --columns config.vda.sigma,config.vda.lam
+
+Exit status: 0 when everything was evaluated, 1 when a checkpoint was skipped or a shard failed
+(the store records why; re-running retries only what is missing), 2 for unusable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from attack_workers.checkpoints import EvaluationError
+from attack_workers.protocols import PROTOCOLS, AttackParams, UnknownProtocolError
+from attack_workers.store import format_paper_table, load_summary
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m attack_workers",
+                                     description="BERT-Attack robustness of VDA checkpoints, on a Ray pool, into a "
+                                                 "Parquet results store.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="protocols:\n" + "\n".join(f"  {p.name:<11} {p.description}"
+                                                                       for p in PROTOCOLS.values()))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser("evaluate", help="attack checkpoints with BERT-Attack on a Ray pool, into a results store")
+    ev.add_argument("checkpoints", nargs="+",
+                    help="checkpoint directories, globs, or directories holding checkpoints "
+                         "(e.g. a sweep's experiment dir)")
+    ev.add_argument("--store", required=True, help="results store directory (created if missing)")
+    ev.add_argument("--protocol", default="vda-paper", help=f"one of: {', '.join(PROTOCOLS)} (default: vda-paper)")
+    ev.add_argument("--split", default="dev", choices=["train", "dev", "test"], help="split to attack (default: dev)")
+    ev.add_argument("--dataset", help="attack this dataset instead of the one in each manifest (same labels required)")
+    ev.add_argument("--num-examples", type=int,
+                    help="examples per checkpoint, a seeded random sample "
+                         "(default: the protocol's, 1000; 300 for IMDB/Yelp)")
+    ev.add_argument("--seed", type=int, default=0, help="example sampling seed (default: 0)")
+    ev.add_argument("--max-candidates", type=int, default=AttackParams.max_candidates,
+                    help="BERT-Attack's K, MLM candidates per word (default: 48, as in the paper)")
+    ev.add_argument("--workers", type=int, help="number of attack actors (default: one per GPU, else one per CPU)")
+    ev.add_argument("--gpus-per-worker", type=float,
+                    help="GPUs per actor; fractions share a GPU (default: 1 when the cluster has GPUs)")
+    ev.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs (torch threads) per actor (default: 1)")
+    ev.add_argument("--shard-size", type=int, default=10, help="examples per shard (default: 10)")
+    ev.add_argument("--max-retries", type=int, default=2, help="re-runs of a shard whose actor died (default: 2)")
+    ev.add_argument("--mlm", default="default", help="masked LM for candidates: 'default' (packaged) or a directory")
+    ev.add_argument("--encoder", default="default",
+                    help="sentence-transformers directory for the similarity constraint (default: packaged MiniLM)")
+    ev.add_argument("--batch-size", type=int, default=64, help="victim queries per forward pass (default: 64)")
+    ev.add_argument("--address", help="Ray cluster address (e.g. 'auto'); default: start a local Ray instance")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sm = sub.add_parser("summary", help="print the paper's table (Ori Acc, Att Acc, Q Num, Perturb) from a store")
+    sm.add_argument("--store", required=True)
+    sm.add_argument("--protocol", help="only this protocol")
+    sm.add_argument("--columns", default="", help="extra summary columns, comma-separated (e.g. config.vda.sigma)")
+    sm.add_argument("--csv", action="store_true", help="print every summary column as CSV instead")
+    return parser
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from attack_workers.evaluation import EvalConfig, evaluate
+    from attack_workers.pool import PoolConfig
+    from attack_workers.worker import WorkerConfig
+
+    config = EvalConfig(store=args.store, protocol=args.protocol, split=args.split, dataset=args.dataset,
+                        num_examples=args.num_examples, seed=args.seed,
+                        params=AttackParams(max_candidates=args.max_candidates), shard_size=args.shard_size)
+    worker = WorkerConfig(mlm=args.mlm, encoder=args.encoder, model_batch_size=args.batch_size)
+    pool = PoolConfig(num_workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+                      cpus_per_worker=args.cpus_per_worker, max_retries=args.max_retries)
+    report = evaluate(args.checkpoints, config, worker, pool, address=args.address, progress=not args.no_progress)
+    plan = report.plan
+    print(f"{len(plan.targets)} checkpoint(s), {plan.examples_total} example(s): {plan.examples_already_done} "
+          f"already in {args.store}, {report.examples_attacked} attacked now in {report.seconds:.0f}s")
+    print(format_paper_table(report.summary))
+    for problem in plan.problems:
+        print(f"skipped {problem.path}: {problem.error}", file=sys.stderr)
+    for path, error in report.failed_shards:
+        print(f"failed shard of {path}: {error}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _summary(args: argparse.Namespace) -> int:
+    summary = load_summary(args.store)
+    if args.protocol and len(summary):
+        summary = summary[summary["protocol"] == args.protocol]
+    if args.csv:
+        summary.to_csv(sys.stdout, index=False)
+    else:
+        print(format_paper_table(summary, tuple(c for c in args.columns.split(",") if c)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _evaluate(args) if args.command == "evaluate" else _summary(args)
+    except (EvaluationError, UnknownProtocolError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,45 @@
+"""TextAttack imports offline from a fresh cache, with stop words and marker provisioned by the project."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from attack_workers.stopwords import BERT_ATTACK_FILTER, NLTK_ENGLISH
+
+REPO = Path(__file__).resolve().parents[2]
+PROBE = """
+import json, os, sys
+from attack_workers.offline import import_textattack
+import_textattack()
+from textattack.constraints.pre_transformation import StopwordModification
+print(json.dumps({"stopwords": len(StopwordModification().stopwords), "HF_HOME": os.environ.get("HF_HOME"),
+                  "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME"), "TA_CACHE_DIR": os.environ["TA_CACHE_DIR"]}))
+"""
+
+
+def test_fresh_process_imports_textattack_offline(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("NLTK_DATA", "TA_CACHE_DIR", "XDG_CACHE_HOME")}
+    env.update(VDA_CACHE_DIR=str(tmp_path / "vda"), HF_HOME=str(tmp_path / "hf"), PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    ta_dir = tmp_path / "vda" / "textattack"
+    assert report["TA_CACHE_DIR"] == str(ta_dir)
+    assert report["stopwords"] == len(NLTK_ENGLISH) == 179
+    assert report["HF_HOME"] == str(tmp_path / "hf")  # textattack's overwrite is undone
+    assert report["XDG_CACHE_HOME"] is None
+    assert (ta_dir / "post_install_check_3").is_file()
+    words = (ta_dir / "nltk_data" / "corpora" / "stopwords" / "english").read_text().split()
+    assert words == list(NLTK_ENGLISH)
+    assert "downloading" not in out.stderr.lower()
+
+
+def test_stopword_lists_are_distinct_sets():
+    assert len(set(NLTK_ENGLISH)) == len(NLTK_ENGLISH)
+    assert len(set(BERT_ATTACK_FILTER)) == len(BERT_ATTACK_FILTER) == 266
+    assert {"however", "whereas", "nevertheless"} <= set(BERT_ATTACK_FILTER) - set(NLTK_ENGLISH)

@@ -1,0 +1,125 @@
+"""The Ray pool end to end: evaluation into the store, a killed actor, resume, a failing shard.
+
+Runs a private 2-CPU Ray (``local_ray``) and one 2-actor pool shared by the module's tests.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from attack_workers.evaluation import EvalConfig, evaluate, plan_evaluation
+from attack_workers.protocols import AttackParams
+from attack_workers.store import ResultStore
+from attack_workers.worker import WorkerConfig
+
+KEY = ["checkpoint_hash", "attack_key", "example_id"]
+
+
+@pytest.fixture(scope="module")
+def pool(local_ray):
+    from attack_workers.pool import AttackPool, PoolConfig
+
+    with AttackPool(WorkerConfig(), PoolConfig(num_workers=2, max_retries=2)) as started:
+        yield started
+
+
+def config(store: Path, protocol: str = "vda-paper", max_candidates: int = 8, shard_size: int = 2) -> EvalConfig:
+    return EvalConfig(store=str(store), protocol=protocol, params=AttackParams(max_candidates=max_candidates),
+                      shard_size=shard_size)
+
+
+def test_evaluate_many_checkpoints(pool, review_checkpoint, pair_checkpoint, tmp_path):
+    corrupt = Path(shutil.copytree(review_checkpoint, tmp_path / "corrupt"))
+    next((corrupt / "model").glob("*.safetensors")).write_bytes(b"")
+    report = evaluate([str(review_checkpoint), str(pair_checkpoint), str(corrupt)], config(tmp_path / "store"),
+                      attack_pool=pool, progress=False)
+    assert not report.ok and [Path(p.path).name for p in report.plan.problems] == ["corrupt"]
+    assert report.examples_attacked == 12 and not report.failed_shards
+    summary = report.summary.set_index("dataset")
+    assert summary.loc["reviews", "num_examples"] == 8 and summary.loc["pairs", "num_examples"] == 4
+    assert summary.loc["reviews", "clean_acc"] == 1.0 and summary.loc["reviews", "attack_acc"] < 1.0
+    assert summary.loc["reviews", "config.data.max_length"] == 64  # joined with the manifest
+    store = ResultStore(tmp_path / "store")
+    rows = store.load_examples()
+    assert len(rows) == 12 and not rows.duplicated(KEY).any()
+    assert set(rows["worker"]).__len__() == 2  # both actors worked
+    failures = store.load_failures()
+    assert list(failures["kind"]) == ["checkpoint"] and "corrupt" in failures["error"].iloc[0]
+
+
+def test_a_killed_actor_loses_and_duplicates_nothing(pool, review_checkpoint, tmp_path):
+    import ray
+
+    store = ResultStore(tmp_path / "store")
+    cfg = config(tmp_path / "store", protocol="textattack")
+    plan = plan_evaluation([str(review_checkpoint)], cfg, WorkerConfig(), store)
+    killed: list[str] = []
+    results: list[str] = []
+
+    def on_result(shard, result):
+        store.write_examples(result.rows)
+        results.append(shard.shard_id)
+        if not killed and pool.in_flight():
+            handle, victim = pool.in_flight()[0]
+            killed.append(victim.shard_id)
+            ray.kill(handle)
+
+    stats = pool.run(plan.shards, on_result, lambda *failure: pytest.fail(f"unexpected failure {failure}"),
+                     progress=False)
+    assert killed and stats.actor_deaths == 1 and stats.retries == 1 and stats.shards_failed == 0
+    assert sorted(results) == sorted(s.shard_id for s in plan.shards)  # the killed shard finished once, elsewhere
+    rows = store.load_examples()
+    assert len(rows) == 8 and not rows.duplicated(KEY).any()
+    assert pool.num_workers == 2  # the dead actor was replaced
+
+
+def test_resume_attacks_only_what_is_missing(pool, review_checkpoint, tmp_path):
+    store = ResultStore(tmp_path / "store")
+    cfg = config(tmp_path / "store", max_candidates=6, shard_size=3)
+    plan = plan_evaluation([str(review_checkpoint)], cfg, WorkerConfig(), store)
+    written: list[Path] = []
+
+    def interrupted(shard, result):
+        written.append(store.write_examples(result.rows))
+        raise KeyboardInterrupt  # Ctrl-C after the first finished shard
+
+    with pytest.raises(KeyboardInterrupt):
+        pool.run(plan.shards, interrupted, lambda *failure: None, progress=False)
+    first_rows = store.load_examples()
+    assert len(written) == 1 and len(first_rows) == 3
+    stamp = written[0].stat().st_mtime_ns
+
+    report = evaluate([str(review_checkpoint)], cfg, attack_pool=pool, progress=False)
+    assert report.plan.examples_already_done == 3 and report.examples_attacked == 5
+    assert written[0].stat().st_mtime_ns == stamp  # the finished shard was not attacked again
+    rows = store.load_examples()
+    assert len(rows) == 8 and not rows.duplicated(KEY).any()
+    again = evaluate([str(review_checkpoint)], cfg, attack_pool=pool, progress=False)
+    assert again.examples_attacked == 0 and again.plan.shards == []
+
+
+def test_a_failing_shard_is_reported_once_and_the_others_finish(pool, review_checkpoint, tmp_path):
+    import dataclasses
+
+    from attack_workers.shards import Shard
+
+    cfg = config(tmp_path / "store", protocol="textattack", shard_size=4)
+    good = plan_evaluation([str(review_checkpoint)], cfg, WorkerConfig(), ResultStore(cfg.store)).shards[0]
+    bad = Shard(good.target, (dataclasses.replace(good.examples[0], id="bad", text_b="a second sentence"),))
+    done, failed = [], []
+    store = ResultStore(cfg.store)
+
+    def on_failure(shard, error, attempts):
+        failed.append((shard.shard_id, error, attempts))
+        store.record_failed_shard(shard, error, attempts)
+
+    stats = pool.run([bad, good], lambda shard, result: done.append(shard.shard_id), on_failure, progress=False)
+    assert done == [good.shard_id]
+    assert len(failed) == 1 and failed[0][0] == bad.shard_id and failed[0][2] == 1
+    assert "ValueError" in failed[0][1] and "text columns" in failed[0][1]
+    assert stats.retries == 0 and stats.actor_deaths == 0
+    recorded = store.load_failures()
+    assert list(recorded["example_ids"].iloc[0]) == ["bad"] and "text columns" in recorded["error"].iloc[0]
