@@ -1,6 +1,6 @@
 """Throughput of BERT-Attack: TextAttack's stock ``Attacker`` loop vs attack_workers, and pool scaling.
 
-    /work/shared/bin/offline .venv/bin/python benchmarks/attack_throughput.py          # ~10 min on 2 CPUs
+    ../shared/bin/offline .venv/bin/python benchmarks/attack_throughput.py          # ~10 min on 2 CPUs
     ... benchmarks/attack_throughput.py --checkpoint runs/x/best --num-examples 40 --scaling-examples 120
 
 Part 1, on one checkpoint, the same MR dev examples and the same attack parameters

@@ -60,3 +60,16 @@ def tiny_mlm(tokenizer):
     cfg = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                      intermediate_size=64)
     return BertForMaskedLM(cfg).eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tokenizer) -> str:
+    """A 2-layer, hidden-32 BERT MLM on the real vocabulary, saved like a hub model (used as model and MLM)."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                               num_attention_heads=2, intermediate_size=64)).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)

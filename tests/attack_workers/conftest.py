@@ -108,7 +108,7 @@ def worker() -> Any:
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[Any]:
-    """A private 2-CPU Ray instance for one test module (run the suite under /work/shared/bin/offline)."""
+    """A private 2-CPU Ray instance for one test module (run the suite under ../shared/bin/offline)."""
     import ray
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")

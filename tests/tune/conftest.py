@@ -1,7 +1,7 @@
 """Fixtures for the sweep tests: a tiny BERT (classifier and MLM), tiny sweep configs, a private local Ray.
 
 Everything is offline. Run the Ray tests inside the private network namespace:
-``/work/shared/bin/offline .venv/bin/python -m pytest tests/tune``.
+``../shared/bin/offline .venv/bin/python -m pytest tests/tune``.
 """
 
 from __future__ import annotations
@@ -11,25 +11,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-import torch
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A 2-layer, hidden-32 BERT MLM on the real vocabulary, saved like a hub model (used as model and MLM)."""
-    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
-
-    from vda.assets import default_backbone_path
-
-    path = tmp_path_factory.mktemp("tiny-bert")
-    tokenizer = AutoTokenizer.from_pretrained(str(default_backbone_path()))
-    torch.manual_seed(0)
-    BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                               num_attention_heads=2, intermediate_size=64)).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
 
 
 def _tiny_sweep(output_dir: Path, model_dir: str, variants: dict[str, Any] | None = None,

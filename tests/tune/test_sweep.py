@@ -1,6 +1,6 @@
 """End to end on a private local Ray: a tiny sweep trains, attacks, retries a failing trial, resumes.
 
-Run inside the private network namespace: ``/work/shared/bin/offline .venv/bin/python -m pytest tests/tune``.
+Run inside the private network namespace: ``../shared/bin/offline .venv/bin/python -m pytest tests/tune``.
 """
 
 from __future__ import annotations

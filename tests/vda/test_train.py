@@ -13,22 +13,6 @@ from vda.train import fit, main
 MR_SMALL = DataConfig(dataset="mr", max_train_examples=128, max_eval_examples=128, max_length=48)
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    """A 2-layer BERT MLM on the real vocabulary, saved like a hub checkpoint (used as model and MLM)."""
-    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
-
-    from vda.assets import default_backbone_path
-
-    path = tmp_path_factory.mktemp("tiny-bert")
-    tok = AutoTokenizer.from_pretrained(str(default_backbone_path()))
-    torch.manual_seed(0)
-    BertForMaskedLM(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2,
-                               num_attention_heads=2, intermediate_size=64)).save_pretrained(path)
-    tok.save_pretrained(path)
-    return str(path)
-
-
 def _tiny_cfg(tiny_model_dir, **kw):
     base = dict(model=tiny_model_dir, mlm=tiny_model_dir, lr=1e-3, batch_size=16, epochs=1,
                 data=DataConfig(dataset="mr", max_train_examples=48, max_eval_examples=16, max_length=32),
