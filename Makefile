@@ -13,10 +13,10 @@ setup: $(STAMP)
 	$(PY) -m vda.assets fetch-data
 
 # torch first and pinned: it installs the local CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install -c constraints.txt -e '.[test]'
 	$(PY) -m pip check
 	touch $@
 
