@@ -123,3 +123,35 @@ def test_a_failing_shard_is_reported_once_and_the_others_finish(pool, review_che
     assert stats.retries == 0 and stats.actor_deaths == 0
     recorded = store.load_failures()
     assert list(recorded["example_ids"].iloc[0]) == ["bad"] and "text columns" in recorded["error"].iloc[0]
+
+
+def test_ada_set_is_generated_labelled_reused_and_trainable(pool, review_checkpoint, tmp_path):
+    import json
+
+    from attack_workers.ada import INFO_FILE, generate_adversarial_set
+    from vda.checkpoint import load_manifest
+    from vda.config import config_from_dict
+    from vda.data import load_task
+
+    cfg = EvalConfig(store="", split="train", num_examples=6, params=AttackParams(max_candidates=8), shard_size=3)
+    path = generate_adversarial_set(review_checkpoint, tmp_path / "ada", cfg, attack_pool=pool, progress=False)
+    rows = ResultStore(tmp_path / "ada" / "store").load_examples()
+    assert len(rows) == 6 and set(rows["split"]) == {"train"}
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    succeeded = rows[rows["status"] == "succeeded"].set_index("example_id")
+    assert 0 < len(records) == len(succeeded)
+    labels = load_manifest(review_checkpoint).label_names
+    for record in records:
+        source = succeeded.loc[record["source_example_id"]]
+        assert record["text_a"] == source["perturbed_text"] != source["original_text"]
+        assert record["label"] == labels[int(source["label"])]
+    assert json.loads((path.parent / INFO_FILE).read_text())["succeeded"] == len(records)
+
+    parts = sorted((tmp_path / "ada" / "store").rglob("*.parquet"))
+    assert generate_adversarial_set(review_checkpoint, tmp_path / "ada", cfg, attack_pool=pool) == path
+    assert sorted((tmp_path / "ada" / "store").rglob("*.parquet")) == parts  # reused: nothing attacked again
+
+    data = config_from_dict({"data": {**load_manifest(review_checkpoint).config["data"],
+                                      "extra_train_file": str(path)}}).data
+    base = config_from_dict({"data": load_manifest(review_checkpoint).config["data"]}).data
+    assert len(load_task(data).splits["train"]) == len(load_task(base).splits["train"]) + len(records)
