@@ -225,6 +225,9 @@ def fit(cfg: TrainConfig, run_dir: str | Path, on_epoch_end: Callable[[EpochRepo
 
     test: dict[str, float] = {}
     if cfg.eval_test:
+        if best_weights is None and (run_dir / "best").is_dir():  # resumed after the best epoch
+            best_weights = AutoModelForSequenceClassification.from_pretrained(
+                str(run_dir / "best" / "model")).state_dict()
         if best_weights is not None:
             model.load_state_dict(best_weights)
         test = {f"test_{k}": v for k, v in evaluate(model, tokenizer, encoded["test"], cfg.eval_batch_size,
