@@ -35,13 +35,9 @@ _OVERWRITTEN_BY_TEXTATTACK = ("HF_HOME", "XDG_CACHE_HOME", "TFHUB_CACHE_DIR", "P
 
 def textattack_cache_dir() -> Path:
     """``<vda cache>/textattack``; the vda cache root is ``$VDA_CACHE_DIR`` or ``~/.cache/vda``."""
-    try:
-        from vda.assets import cache_dir
-    except ImportError:  # vda.assets is optional for this module; same rule as vda.assets.cache_dir
-        root = Path(os.environ.get("VDA_CACHE_DIR") or Path.home() / ".cache" / "vda").expanduser()
-    else:
-        root = cache_dir()
-    return root / "textattack"
+    from vda.assets import cache_dir
+
+    return cache_dir() / "textattack"
 
 
 def _write_atomic(path: Path, text: str) -> None:
