@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import pandas as pd
 
-if __package__ in (None, ""):  # run as a script: import from the repository root
-    sys.path[0] = str(Path(__file__).resolve().parents[1])
-
-from tune.analysis import load_results, to_markdown  # noqa: E402
+from tune.analysis import load_results, to_markdown
 
 METRICS = {"Ori Acc": "clean_acc", "Att Acc": "attack_acc", "Q Num": "avg_queries", "Perturb": "perturbed_pct"}
 STRATEGY_NAMES = {"plain": "BERT", "freelb": "FreeLB", "smart": "SMART", "smix": "SMix"}
