@@ -1,13 +1,15 @@
 """Adversarial data augmentation (paper section 6.2, Table 5): adversarial training examples.
 
     python -m attack_workers.ada runs/baseline/best --out results/ada --num-examples 2000
-    python -m vda.train data.extra_train_file=results/ada/<key>/adversarial.jsonl ...   # +ADA (+VDA)
+    python -m vda.train data.extra_train_file=results/ada/adversarial.jsonl ...   # +ADA (+VDA)
 
 A checkpoint's *training* split is attacked with the pool (the project's BERT-Attack); every
 successful adversarial text is kept with its original label and written as a JSONL that
 ``vda.data`` appends to the training split (``data.extra_train_file``). A set is made once: it
 lives in ``<out>/<key>/`` with ``ada.json`` recording the checkpoint and attack it came from, and
 a second call with the same checkpoint content and attack settings returns it without attacking.
+``<out>/adversarial.jsonl`` is a link to the set of the latest call, so a config (the Table 5
+preset) can name one stable path; the sweep resolves the link, so its trials record the keyed set.
 The attacks go through the ordinary results store (``<out>/store``), so an interrupted
 generation resumes where it stopped.
 """
@@ -55,7 +57,7 @@ def generate_adversarial_set(checkpoint: str | Path, out: str | Path, config: Ev
     directory = out / ada_key(checkpoint, config, worker)
     if (directory / INFO_FILE).is_file():
         log.info("reusing the adversarial set in %s", directory)
-        return directory / SET_FILE
+        return _link_latest(out, directory)
     report = evaluate([str(checkpoint)], config, worker, **evaluate_kwargs)
     if report.plan.problems or report.failed_shards:
         raise RuntimeError(f"{checkpoint}: the attack did not finish ({len(report.plan.problems)} checkpoint "
@@ -76,6 +78,16 @@ def generate_adversarial_set(checkpoint: str | Path, out: str | Path, config: Ev
     _write_atomically(directory, records, info)
     log.info("%d adversarial examples from %d attacked %s examples -> %s", len(records), len(rows),
              config.split, directory / SET_FILE)
+    return _link_latest(out, directory)
+
+
+def _link_latest(out: Path, directory: Path) -> Path:
+    """Point ``<out>/adversarial.jsonl`` at ``directory``'s set (atomically); return the set's own path."""
+    link = out / SET_FILE
+    tmp = out / f".{SET_FILE}.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(Path(directory.name) / SET_FILE)
+    os.replace(tmp, link)
     return directory / SET_FILE
 
 
@@ -83,6 +95,7 @@ def _write_atomically(directory: Path, records: list[dict], info: dict) -> None:
     """The set and its ada.json appear together or not at all (temp dir, then rename)."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the set is a shared result like the rest of results/
     (tmp / SET_FILE).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     (tmp / INFO_FILE).write_text(json.dumps(info, indent=2))
     os.replace(tmp, directory)

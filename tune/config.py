@@ -24,7 +24,7 @@ from typing import Any, Mapping
 import yaml
 
 from attack_workers.protocols import PROTOCOLS, AttackParams
-from tune.space import VARIANT_KEY, Distribution, train_config
+from tune.space import VARIANT_KEY, Distribution, merge, nest, train_config
 # vda.config's dataclass builder and checks, shared so both configs report problems alike (private today)
 from vda.config import ConfigError, build_dataclass, check_one_of, to_plain, apply_overrides
 from vda.data import SPLITS
@@ -121,14 +121,18 @@ class SweepSpec:
         }
 
 
+def shipped_configs() -> list[str]:
+    """Names of the sweep configs in tune/configs/ (local_cluster.yaml is a Ray cluster config)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "local_cluster")
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     source = str(path)
     try:
         loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        shipped = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "local_cluster"))
-        raise ConfigError([f"file not found; pass a sweep YAML or a shipped config name ({shipped}) to --config"],
-                          source) from None
+        raise ConfigError([f"file not found; pass a sweep YAML or a shipped config name "
+                           f"({', '.join(shipped_configs())}) to --config"], source) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"not valid YAML: {exc}"], source) from None
     if loaded is not None and not isinstance(loaded, dict):
@@ -181,9 +185,55 @@ def sweep_from_dict(raw: Mapping[str, Any], source: str = "sweep config") -> Swe
     sweep = build_dataclass(SweepConfig, raw.get("sweep") or {}, "sweep.", problems)
     problems += _check_sweep(sweep, search, variants)
     problems += _check_trials(fixed, variants, search)
+    if not problems:
+        fixed, variants = _absolute_paths(fixed, variants, problems)
     if problems:
         raise ConfigError(problems, source)
     return SweepSpec(fixed, variants, search, sweep, source)
+
+
+# Config values that may name local files: made absolute at launch, because a trial runs in another
+# directory (Ray's trial directory, another node). Missing ones are reported before any trial starts.
+LOCAL_FILES = ("data.extra_train_file", "data.dataset")  # always a path, once not 'mr' / 'hf:...'
+LOCAL_MODELS = ("model", "mlm")  # a path only where one exists; otherwise a hub id or 'default'
+
+
+def _absolute_paths(fixed: dict[str, Any], variants: dict[str, dict[str, Any]],
+                    problems: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """``fixed`` and ``variants`` with local paths resolved against the launch directory.
+
+    Links are followed, so a trial records the file it really read (e.g. the keyed ADA set behind
+    ``results/ada/adversarial.jsonl``). A variant is checked only for the paths it sets itself.
+    """
+    def resolved(base: Mapping[str, Any], overrides: Mapping[str, Any], where: str,
+                 inherited: Mapping[str, str]) -> dict[str, str]:
+        flat = dataclasses.asdict(train_config(base, overrides, where))
+        changed = {}
+        for key in LOCAL_FILES + LOCAL_MODELS:
+            value = str(_dotted(flat, key) or "")
+            if value in ("", "mr", "default", inherited.get(key)) or value.startswith("hf:"):
+                continue
+            path = Path(value).expanduser()
+            if path.exists():
+                if str(path.resolve()) != value:
+                    changed[key] = str(path.resolve())
+            elif key in LOCAL_FILES:
+                hint = " (make it with python -m attack_workers.ada CKPT --out DIR)" if "train_file" in key else ""
+                problems.append(f"{where}: {key}: {value!r} does not exist (relative to {Path.cwd()}){hint}")
+        return changed
+
+    fixed = merge(fixed, nest(resolved(fixed, {}, "fixed", {})))
+    shared = {key: str(_dotted(dataclasses.asdict(train_config(fixed, {}, "fixed")), key) or "")
+              for key in LOCAL_FILES + LOCAL_MODELS}
+    variants = {name: {**overrides, **resolved(fixed, overrides, f"variants.{name}", shared)}
+                for name, overrides in variants.items()}
+    return fixed, variants
+
+
+def _dotted(tree: Mapping[str, Any], key: str) -> Any:
+    for part in key.split("."):
+        tree = tree.get(part, {}) if isinstance(tree, Mapping) else {}
+    return tree or None
 
 
 def _mapping(raw: Mapping[str, Any], key: str, problems: list[str]) -> dict[str, Any]:

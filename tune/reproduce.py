@@ -1,17 +1,23 @@
-"""The paper's Tables 2-3 from a results store: mean and std over seeds, the paper's numbers beside.
+"""The paper's tables from a results store: mean and std over seeds, the paper's numbers beside.
 
     python tune/sweep.py --config paper_table2_mr                       # trains and attacks the rows
-    python -m tune.reproduce --store results/paper-table2-mr/store --dataset mr
+    python -m tune.reproduce --store results/paper-table2-mr/store      # Tables 2-3 layout
+    python -m tune.reproduce --store results/paper-table4/store --table ablation --dataset ag_news
 
-A row is one (strategy, with/without VDA, substitution mode) over every seed in the store; the
-columns are the paper's (Ori Acc, Att Acc, Q Num, Perturb) as "mean ± std (n seeds)", followed by
-the published BERT-base numbers of that row when the dataset is one of the paper's.
+A row is one method (strategy or RoBERTa, with or without VDA, an ablation of VDA, with or
+without ADA) and substitution mode, over every seed in the store. Its label is derived from the
+recorded training config, not from the sweep's variant names, so any store can be laid out this
+way. The columns are the paper's (Ori Acc, Att Acc, Q Num, Perturb) as "mean ± std", followed by
+the published numbers of that row when the dataset is one of the paper's: ``--table main``
+(Tables 2-3), ``ablation`` (Table 4) or ``ada`` (Table 5).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any, Mapping
 
 import pandas as pd
 
@@ -19,67 +25,119 @@ from tune.analysis import load_results, to_markdown
 
 METRICS = {"Ori Acc": "clean_acc", "Att Acc": "attack_acc", "Q Num": "avg_queries", "Perturb": "perturbed_pct"}
 STRATEGY_NAMES = {"plain": "BERT", "freelb": "FreeLB", "smart": "SMART", "smix": "SMix"}
+ROW_ORDER = ("BERT", "FreeLB", "SMART", "SMix", "RoBERTa")
+# data.dataset as a run records it -> the paper's name for that dataset
+PAPER_DATASETS = {"mr": "mr", "hf:rotten_tomatoes": "mr", "hf:ag_news": "ag_news", "hf:imdb": "imdb",
+                  "hf:yelp_polarity": "yelp", "hf:glue/mrpc": "mrpc", "hf:glue/qnli": "qnli"}
 
-# Paper Tables 2-3, BERT-base rows: (Ori Acc, Att Acc, Q Num, Perturb %) per dataset and row.
-PAPER = {
-    "mr": {"BERT": (0.868, 0.210, 58.217, 20.291), "BERT+VDA": (0.878, 0.339, 70.519, 22.775),
-           "FreeLB": (0.879, 0.240, 60.498, 20.266), "FreeLB+VDA": (0.883, 0.302, 69.109, 21.557),
-           "SMART": (0.880, 0.226, 56.067, 20.514), "SMART+VDA": (0.885, 0.298, 63.965, 23.386),
-           "SMix": (0.880, 0.251, 61.289, 21.842), "SMix+VDA": (0.883, 0.319, 68.893, 20.874)},
-    "ag_news": {"BERT": (0.944, 0.327, 223.271, 22.309), "BERT+VDA": (0.946, 0.450, 268.981, 21.757),
-                "FreeLB": (0.945, 0.301, 215.178, 21.175), "FreeLB+VDA": (0.945, 0.473, 271.282, 22.634),
-                "SMART": (0.944, 0.403, 251.643, 21.953), "SMART+VDA": (0.945, 0.484, 273.724, 23.572),
-                "SMix": (0.944, 0.425, 269.616, 21.981), "SMix+VDA": (0.947, 0.513, 278.833, 24.422)},
-    "glue-mrpc": {"BERT": (0.826, 0.163, 77.276, 9.601), "BERT+VDA": (0.831, 0.206, 90.686, 10.617),
-                  "FreeLB": (0.827, 0.154, 82.372, 10.193), "FreeLB+VDA": (0.838, 0.205, 87.379, 10.566),
-                  "SMART": (0.831, 0.139, 81.114, 10.270), "SMART+VDA": (0.832, 0.179, 85.628, 11.546),
-                  "SMix": (0.824, 0.249, 116.660, 11.224), "SMix+VDA": (0.833, 0.258, 97.380, 11.448)},
-    "glue-qnli": {"BERT": (0.909, 0.342, 93.515, 13.451), "BERT+VDA": (0.913, 0.410, 112.088, 14.816),
-                  "FreeLB": (0.910, 0.363, 98.703, 14.283), "FreeLB+VDA": (0.915, 0.428, 111.812, 15.953),
-                  "SMART": (0.909, 0.309, 91.435, 14.654), "SMART+VDA": (0.911, 0.388, 105.918, 14.611),
-                  "SMix": (0.886, 0.171, 71.849, 10.171), "SMix+VDA": (0.915, 0.389, 109.562, 14.537)},
-}
+PAPER_RESULTS = Path(__file__).with_name("paper_results.csv")  # the published numbers, one row per table row
+PAPER_TABLES = ("main", "ablation", "ada")  # Tables 2-3, Table 4, Table 5
 
 
-def row_name(strategy: str, lam: float) -> str:
-    """The paper's row label: 'FreeLB', 'FreeLB+VDA', ..."""
-    base = STRATEGY_NAMES.get(strategy, strategy)
-    return f"{base}+VDA" if lam > 0 else base
+def paper_numbers(table: str, dataset: str) -> dict[str, tuple[float, ...]]:
+    """The published (Ori Acc, Att Acc, Q Num, Perturb) of each row of ``table`` on ``dataset``."""
+    published = pd.read_csv(PAPER_RESULTS, comment="#")
+    rows = published[(published["table"] == table) & (published["dataset"] == dataset)]
+    return {r.method: (r.ori_acc, r.att_acc, r.q_num, r.perturb) for r in rows.itertuples()}
 
 
-def reproduction_table(summary: pd.DataFrame, dataset: str | None = None) -> pd.DataFrame:
-    """Group attacked checkpoints by (row, mode) over seeds; add the paper's numbers when known."""
+def row_name(config: Mapping[str, Any]) -> str:
+    """The paper's label of one run from its recorded config (``config.*`` columns, prefix stripped).
+
+    'BERT', 'FreeLB+VDA', 'RoBERTa+VDA', 'BERT+VDA-eps', 'BERT+CE-VDA', 'BERT+Argmax', 'BERT+VDA+ADA'...
+    """
+    strategy = str(_value(config, "strategy.name", "plain"))
+    if strategy == "plain" and "roberta" in str(_value(config, "model", "")).lower():
+        parts = ["RoBERTa"]
+    else:
+        parts = [STRATEGY_NAMES.get(strategy, strategy)]
+    if float(config["vda.lam"]) > 0:
+        augment = str(_value(config, "vda.augment", "mixture"))
+        vda = augment.capitalize() if augment != "mixture" else (
+            "CE-VDA" if _value(config, "vda.loss", "symkl") == "ce" else "VDA")
+        parts.append(vda if str(_value(config, "vda.noise", True)).lower() != "false" else f"{vda}-eps")
+    if _value(config, "data.extra_train_file", ""):
+        parts.append("ADA")
+    return "+".join(parts)
+
+
+def _value(config: Mapping[str, Any], key: str, default: Any) -> Any:
+    """``config[key]``, or ``default`` where the store has no such column or no value (NaN) for this run."""
+    value = config.get(key, default)
+    return default if value is None or (isinstance(value, float) and value != value) else value
+
+
+def _paired_delta(group: pd.DataFrame, base_attack: pd.Series) -> str:
+    """Mean ± std over seeds of (attack accuracy - the base method's with the same seed); '' for base rows."""
+    if (group["row"] == group["base"]).all():
+        return ""
+    keys = list(zip(group["base"], group["config.seed"]))
+    deltas = [a - base_attack[key] for a, key in zip(group["attack_acc"].astype(float), keys) if key in base_attack]
+    return f"{pd.Series(deltas).mean():+.3f} ± {pd.Series(deltas).std(ddof=0):.3f}" if deltas else "no base"
+
+
+def _span(counts: pd.Series) -> str:
+    """Attacked examples per checkpoint: '200', or '180-200' while some attacks are still running."""
+    low, high = int(counts.min()), int(counts.max())
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def paper_dataset(summary: pd.DataFrame, dataset: str | None) -> str | None:
+    """The paper's name of the dataset: ``dataset`` if given, else the one ``data.dataset`` in the store."""
+    if dataset:
+        return PAPER_DATASETS.get(dataset, dataset)
+    recorded = summary.get("config.data.dataset", pd.Series(dtype=str)).dropna().unique()
+    return PAPER_DATASETS.get(str(recorded[0])) if len(recorded) == 1 else None
+
+
+def reproduction_table(summary: pd.DataFrame, dataset: str | None = None, table: str = "main") -> pd.DataFrame:
+    """Group attacked checkpoints by (row, mode) over seeds; add the paper's numbers when known.
+
+    "Δ Att Acc" is the row's attack accuracy minus that of its base method (the same strategy,
+    without VDA or ADA) trained with the same seed, as mean ± std over the seeds both have: the
+    paired difference, which seed-to-seed variation of the two rows does not blur.
+    """
     if summary.empty:
         raise ValueError("the store has no attacked checkpoints; run the sweep (and its attacks) first")
+    if table not in PAPER_TABLES:
+        raise ValueError(f"unknown paper table {table!r}; use one of {', '.join(PAPER_TABLES)}")
     frame = summary.copy()
-    frame["row"] = [row_name(s, float(lam)) for s, lam in
-                    zip(frame.get("config.strategy.name", pd.Series("plain", index=frame.index)),
-                        frame["config.vda.lam"])]
+    configs = frame[[c for c in frame.columns if c.startswith("config.")]].rename(columns=lambda c: c[len("config."):])
+    frame["row"] = [row_name(config) for config in configs.to_dict("records")]
     frame["mode"] = frame["config.vda.mode"].where(frame["config.vda.lam"].astype(float) > 0, "-")
-    paper = PAPER.get(dataset or "", {})
+    paper = paper_numbers(table, paper_dataset(frame, dataset) or "")
+    frame["base"] = [row.split("+")[0] for row in frame["row"]]
+    base_attack = frame[frame["row"] == frame["base"]].groupby(["base", "config.seed"])["attack_acc"].mean()
     records = []
     for (row, mode), group in frame.groupby(["row", "mode"], sort=False):
-        record = {"Method": row, "mode": mode, "seeds": int(group["config.seed"].nunique())}
+        record = {"Method": row, "mode": mode, "seeds": int(group["config.seed"].nunique()),
+                  "examples": _span(group["num_examples"]) if "num_examples" in group else "?"}
         for label, column in METRICS.items():
             values = group[column].astype(float)
             record[label] = f"{values.mean():.3f} ± {values.std(ddof=0):.3f}"
+        record["Δ Att Acc"] = _paired_delta(group, base_attack)
         if row in paper:
             record.update({f"paper {label}": value for label, value in zip(METRICS, paper[row])})
         records.append(record)
-    order = list(STRATEGY_NAMES.values())
-    table = pd.DataFrame(records)
-    table["_order"] = [order.index(m.split("+")[0]) if m.split("+")[0] in order else len(order)
-                       for m in table["Method"]]
-    return table.sort_values(["_order", "Method", "mode"]).drop(columns="_order").reset_index(drop=True)
+    result = pd.DataFrame(records)
+    base = [m.split("+")[0] for m in result["Method"]]
+    result["_order"] = [ROW_ORDER.index(b) if b in ROW_ORDER else len(ROW_ORDER) for b in base]
+    result["_plus"] = [m.count("+") for m in result["Method"]]
+    return (result.sort_values(["_order", "_plus", "Method", "mode"])
+            .drop(columns=["_order", "_plus"]).reset_index(drop=True))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tune.reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", required=True, help="a sweep's store/ directory")
-    parser.add_argument("--dataset", default=None, help=f"paper dataset for the published columns: {', '.join(PAPER)}")
+    parser.add_argument("--table", default="main", choices=PAPER_TABLES,
+                        help="which published numbers to put beside: main (Tables 2-3), ablation (4), ada (5)")
+    parser.add_argument("--dataset", default=None,
+                        help="the paper's dataset for the published columns (default: the store's data.dataset): "
+                             f"{', '.join(sorted(set(PAPER_DATASETS.values())))}")
     args = parser.parse_args(argv)
     summary, _, _ = load_results(args.store)
-    print(to_markdown(reproduction_table(summary, args.dataset)))
+    print(to_markdown(reproduction_table(summary, args.dataset, args.table)))
     return 0
 
 

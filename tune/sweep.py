@@ -37,7 +37,7 @@ if __package__ in (None, ""):  # run as a script (python tune/sweep.py): import 
 import yaml  # noqa: E402
 
 from tune.config import (AttackSettings, SweepSpec, TrialResources, load_sweep, read_yaml,  # noqa: E402
-                         sweep_from_dict)
+                         shipped_configs, sweep_from_dict)
 from vda.config import ConfigError  # noqa: E402
 
 log = logging.getLogger("tune.sweep")
@@ -231,8 +231,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("overrides", nargs="*",
                         help="key=value overrides: sweep.num_samples=8, fixed.vda.mode=paper, "
                              "'search.vda.sigma={grid: [0.5, 2.0]}', 'variants.ce={vda.loss: ce}'")
-    parser.add_argument("--config", help="sweep YAML, or a shipped config's name: default, optuna, paper_fig3, "
-                                         "ablation, epochs (default: default)")
+    parser.add_argument("--config", help=f"sweep YAML, or a shipped config's name: {', '.join(shipped_configs())} "
+                                         "(default: default)")
     parser.add_argument("--name", help="experiment name (= sweep.name)")
     parser.add_argument("--resume", action="store_true", help="continue the named sweep with its saved configuration")
     parser.add_argument("--address", help="Ray cluster to join, e.g. 'auto' or host:port (default: see above)")

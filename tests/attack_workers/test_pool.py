@@ -146,10 +146,12 @@ def test_ada_set_is_generated_labelled_reused_and_trainable(pool, review_checkpo
         assert record["text_a"] == source["perturbed_text"] != source["original_text"]
         assert record["label"] == labels[int(source["label"])]
     assert json.loads((path.parent / INFO_FILE).read_text())["succeeded"] == len(records)
+    assert path.parent.stat().st_mode & 0o777 == 0o755  # readable like every other result
 
     parts = sorted((tmp_path / "ada" / "store").rglob("*.parquet"))
     assert generate_adversarial_set(review_checkpoint, tmp_path / "ada", cfg, attack_pool=pool) == path
     assert sorted((tmp_path / "ada" / "store").rglob("*.parquet")) == parts  # reused: nothing attacked again
+    assert (tmp_path / "ada" / "adversarial.jsonl").resolve() == path.resolve()  # the stable name of the latest set
 
     data = config_from_dict({"data": {**load_manifest(review_checkpoint).config["data"],
                                       "extra_train_file": str(path)}}).data

@@ -11,12 +11,41 @@ from vda.config import ConfigError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "tune" / "configs").glob("*.yaml"))
 SWEEP_CONFIGS = [p for p in CONFIGS if p.name != "local_cluster.yaml"]  # that one is a Ray cluster config
+# what the Table 5 presets train their +ADA rows on
+ADA_SETS = [Path("results/ada-mr/adversarial.jsonl"), Path("results/ada-mr-small/adversarial.jsonl")]
 
 
 @pytest.mark.parametrize("path", SWEEP_CONFIGS, ids=lambda p: p.name)
-def test_every_shipped_sweep_config_is_valid(path):
+def test_every_shipped_sweep_config_is_valid(path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for ada_set in ADA_SETS:
+        ada_set.parent.mkdir(parents=True)
+        ada_set.write_text('{"id": "ada-1", "text_a": "a fine film", "label": "pos"}\n')
     spec = load_sweep(path)
     assert spec.search or spec.variants
+
+
+def test_a_missing_ada_set_stops_the_sweep_before_it_starts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        load_sweep("paper_table5_mr")
+    problems = "\n".join(err.value.problems)
+    assert "variants.BERT+ADA: data.extra_train_file: 'results/ada-mr/adversarial.jsonl' does not exist" in problems
+    assert "python -m attack_workers.ada" in problems
+
+
+def test_relative_paths_become_absolute_and_links_are_followed(tmp_path, monkeypatch):
+    """Trials run in Ray's trial directory: they must get paths that do not depend on the launch directory."""
+    monkeypatch.chdir(tmp_path)
+    keyed = tmp_path / "results" / "ada-mr" / "0123abcd" / "adversarial.jsonl"
+    keyed.parent.mkdir(parents=True)
+    keyed.write_text('{"id": "ada-1", "text_a": "a fine film", "label": "pos"}\n')
+    ADA_SETS[0].symlink_to(Path("0123abcd") / "adversarial.jsonl")
+    (tmp_path / "reviews.csv").write_text("text,label\ngood,pos\nbad,neg\n")
+    spec = load_sweep("paper_table5_mr", ["fixed.data.dataset=reviews.csv"])
+    assert spec.fixed["data"]["dataset"] == str(tmp_path / "reviews.csv")
+    assert spec.variants["BERT+ADA"]["data.extra_train_file"] == str(keyed)
+    assert "data.extra_train_file" not in spec.variants["BERT"]
 
 
 def test_default_config_has_a_baseline_and_vda_trials():

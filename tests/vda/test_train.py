@@ -94,3 +94,41 @@ def test_cli_validates_and_reports(tmp_path, tiny_model_dir, capsys):
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["best_checkpoint"].endswith("cli/best") and "test_acc" in out["test"]
+
+
+@pytest.fixture(scope="module")
+def tiny_roberta_dir(tmp_path_factory, tokenizer) -> str:
+    """A 2-layer RoBERTa MLM saved like a hub model (the BERT vocabulary stands in for RoBERTa's BPE)."""
+    from transformers import RobertaConfig, RobertaForMaskedLM
+
+    path = tmp_path_factory.mktemp("tiny-roberta")
+    torch.manual_seed(0)
+    RobertaForMaskedLM(RobertaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=80,
+                                     pad_token_id=tokenizer.pad_token_id, type_vocab_size=1)).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("strategy", ["plain", "freelb", "smart", "smix"])
+def test_roberta_classifier_trains_with_vda_under_every_strategy(tmp_path, tiny_roberta_dir, tokenizer, strategy):
+    """RoBERTa differs from BERT where VDA touches it: position ids from padding, no token types, encoder access."""
+    from vda.augment import VirtualAugmenter
+    from vda.config import StrategyConfig
+    from vda.mlm import load_mlm
+    from vda.objective import StepContext, VDATerm
+    from vda.strategies import get_strategy
+
+    cfg = _tiny_cfg(tiny_roberta_dir, strategy=StrategyConfig(name=strategy), eval_test=False)
+    result = fit(cfg, tmp_path / "run", progress=False)
+    model, _, manifest = load_checkpoint(result.best_dir)
+    assert type(model).__name__ == "RobertaForSequenceClassification"
+    assert manifest.config["strategy"]["name"] == strategy
+    assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in result.history)
+
+    mlm, _ = load_mlm(tiny_roberta_dir)
+    batch = dict(tokenizer(["a fine film", "a dull, overlong and joyless mess"], padding=True, return_tensors="pt"))
+    batch["labels"] = torch.tensor([1, 0])
+    ctx = StepContext(cfg.strategy, VDATerm(VirtualAugmenter(mlm, cfg.vda), cfg.vda))
+    logs = get_strategy(strategy)(model.train(), batch, ctx)
+    assert logs["vda"] > 0 and torch.isfinite(torch.tensor(logs["loss"]))
