@@ -5,22 +5,70 @@ lets gradients flow into the MLM for nothing). Its encoder runs once; its output
 makes the [n, V] logits, runs over chunks of at most ``chunk_positions`` non-padding positions so
 the full-vocabulary modes never hold a [B, L, V] tensor: per chunk the noise-free scores are
 computed once and the k noisy mixtures are drawn from them.
+
+In ``sharp`` mode the noise-free scores of an example (its top-K candidates and their
+log-probabilities) never change: the MLM is frozen and reads the same unmasked input every epoch.
+``CandidateCache`` keeps them per training example, so after the first epoch a VDA step costs the
+(k+1)x classifier passes and no MLM pass at all.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import logging
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
 from vda.config import VDAConfig
-from vda.substitution import discrete_tokens, mix_embeddings, sample_substitution, score_positions
+from vda.substitution import ScoredPositions, discrete_tokens, mix_embeddings, sample_substitution, score_positions
+
+log = logging.getLogger(__name__)
 
 
 def _split_mlm(mlm: Any) -> tuple[Callable[..., Any], Callable[[torch.Tensor], torch.Tensor] | None]:
     """(encoder, head) of BERT/RoBERTa-style MLMs; head None means 'run the whole model' (fallback)."""
     head = getattr(mlm, "cls", None) or getattr(mlm, "lm_head", None)
     return (mlm.base_model if head is not None else mlm), head
+
+
+class CandidateCache:
+    """Per training example: its positions' candidate ids [n_i, K+1] and noise-free scores, kept on the CPU.
+
+    Holds at most ``max_bytes``; examples met after it is full are scored by the MLM every time (a
+    warning says so once). Keys must identify an input exactly: the trainer uses the example's index
+    in the tokenised training split, which is fixed for the whole run.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes, self.bytes, self.warned = max_bytes, 0, False
+        self._entries: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def lookup(self, keys: Sequence[int], device: torch.device) -> ScoredPositions | None:
+        """The batch's scores in row-major position order, or None unless every example is cached."""
+        if not all(key in self._entries for key in keys):
+            return None
+        indices, scores = zip(*(self._entries[key] for key in keys))
+        return ScoredPositions(torch.cat(indices).to(device, torch.long), torch.cat(scores).to(device))
+
+    def store(self, keys: Sequence[int], lengths: Sequence[int], scored: ScoredPositions) -> None:
+        """Split a batch's scores (row-major, ``lengths`` positions per example) into per-example entries."""
+        assert scored.indices is not None, "only the sharp mode's candidate scores are cacheable"
+        rows = zip(scored.indices.to("cpu", torch.int32).split(list(lengths)), scored.scores.cpu().split(list(lengths)))
+        for key, (indices, scores) in zip(keys, rows):
+            if key in self._entries:
+                continue
+            size = indices.nbytes + scores.nbytes
+            if self.bytes + size > self.max_bytes:
+                if not self.warned:
+                    log.warning("vda candidate cache is full (%d MiB, vda.cache_mb); further examples are scored "
+                                "by the MLM at every step", self.max_bytes >> 20)
+                    self.warned = True
+                return
+            self._entries[key] = (indices.clone(), scores.clone())
+            self.bytes += size
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class VirtualAugmenter:
@@ -31,22 +79,39 @@ class VirtualAugmenter:
         self.cfg = cfg
         self.encoder, self.head = _split_mlm(mlm)
         self.embedding = mlm.get_input_embeddings().weight  # M_E in Eq. 5: the MLM's token embeddings
+        self.cache = CandidateCache(cfg.cache_mb << 20) if cfg.mode == "sharp" and cfg.cache_mb > 0 else None
 
     @torch.no_grad()
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, k: int,
-                 token_type_ids: torch.Tensor | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-        """Return [k, N, d] virtual embeddings of the N non-padding positions (row-major in the batch)."""
+                 token_type_ids: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                 keys: Sequence[int] | None = None) -> torch.Tensor:
+        """Return [k, N, d] virtual embeddings of the N non-padding positions (row-major in the batch).
+
+        ``keys`` (one stable id per example, e.g. its index in the training split) lets the sharp
+        mode reuse the example's candidates from the cache instead of running the MLM.
+        """
         positions = attention_mask.bool()
-        hidden = self._hidden_or_logits(input_ids, attention_mask, token_type_ids)[positions]  # [N, h or V]
         ids = input_ids[positions]
+        cache = self.cache if keys is not None else None
+        chunks: Iterable[ScoredPositions] | None = None
+        if cache is not None:
+            cached = cache.lookup(keys, ids.device)
+            if cached is not None:  # the same chunks as the MLM path, so the noise is drawn in the same order
+                step = self.cfg.chunk_positions
+                chunks = [ScoredPositions(cached.indices[i:i + step], cached.scores[i:i + step])
+                          for i in range(0, ids.shape[0], step)]
+            else:
+                scored = list(self._scored_chunks(input_ids, attention_mask, token_type_ids, positions, ids))
+                cache.store(keys, positions.sum(dim=1).tolist(), _concat(scored))
+                chunks = scored
+        if chunks is None:
+            chunks = self._scored_chunks(input_ids, attention_mask, token_type_ids, positions, ids)
         out = torch.empty(k, ids.shape[0], self.embedding.shape[1], dtype=self.embedding.dtype,
                           device=self.embedding.device)
-        step = self.cfg.chunk_positions
-        for start in range(0, ids.shape[0], step):
-            rows = slice(start, start + step)
-            logits = self.head(hidden[rows]) if self.head is not None else hidden[rows]
-            scored = score_positions(logits, ids[rows], self.cfg)
+        start = 0
+        for scored in chunks:
+            rows = slice(start, start + scored.scores.shape[0])
+            start = rows.stop
             for j in range(k):
                 sub = sample_substitution(scored, self.cfg, generator)
                 if self.cfg.augment == "mixture":
@@ -55,6 +120,17 @@ class VirtualAugmenter:
                     out[j, rows] = self.embedding[discrete_tokens(sub, self.cfg.augment, generator)]
         return out
 
+    def _scored_chunks(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                       token_type_ids: torch.Tensor | None, positions: torch.Tensor,
+                       ids: torch.Tensor) -> Iterable[ScoredPositions]:
+        """The MLM's noise-free scores of the non-padding positions, ``chunk_positions`` rows at a time."""
+        hidden = self._hidden_or_logits(input_ids, attention_mask, token_type_ids)[positions]  # [N, h or V]
+        step = self.cfg.chunk_positions
+        for start in range(0, ids.shape[0], step):
+            rows = slice(start, start + step)
+            logits = self.head(hidden[rows]) if self.head is not None else hidden[rows]
+            yield score_positions(logits, ids[rows], self.cfg)
+
     def _hidden_or_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                           token_type_ids: torch.Tensor | None) -> torch.Tensor:
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -62,6 +138,10 @@ class VirtualAugmenter:
             kwargs["token_type_ids"] = token_type_ids
         output = self.encoder(**kwargs)
         return output.last_hidden_state if self.head is not None else output.logits
+
+
+def _concat(chunks: list[ScoredPositions]) -> ScoredPositions:
+    return ScoredPositions(torch.cat([c.indices for c in chunks]), torch.cat([c.scores for c in chunks]))
 
 
 def compose_virtual_inputs(real_embeds: torch.Tensor, virtual: torch.Tensor,

@@ -74,6 +74,8 @@ class VDAConfig:
     top_k: int = 32  # sharp mode: candidates per position (the original token is always added)
     temperature: float = 1.0  # sharp mode: softmax temperature over candidate log-probabilities
     chunk_positions: int = 2048  # full-vocabulary modes: positions per [n, V] block (bounds memory)
+    cache_mb: int = 1024  # sharp mode: memory for each training example's candidates, so the MLM runs once
+    # per example instead of once per epoch (vda.augment.CandidateCache); 0 = score every batch
 
     @property
     def enabled(self) -> bool:
@@ -188,6 +190,7 @@ def _check_vda(v: VDAConfig) -> list[str]:
     _in_range(p, "vda.top_k", v.top_k, 1, 100_000)
     _positive(p, "vda.temperature", v.temperature)
     _at_least(p, "vda.chunk_positions", v.chunk_positions, 1)
+    _at_least(p, "vda.cache_mb", v.cache_mb, 0, hint="0 turns the candidate cache off")
     return p
 
 

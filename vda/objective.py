@@ -47,7 +47,8 @@ class VDATerm:
                real: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(clean [B, C], virtual [k, B, C]) logits from one batched forward pass."""
         ids, mask = batch["input_ids"], batch["attention_mask"]
-        virtual = self.augmenter(ids, mask, self.cfg.k, batch.get("token_type_ids"), self.generator)
+        keys = batch["example_index"].tolist() if "example_index" in batch else None
+        virtual = self.augmenter(ids, mask, self.cfg.k, batch.get("token_type_ids"), self.generator, keys)
         real = model.get_input_embeddings()(ids) if real is None else real  # [B, L, d]
         embeds = torch.cat([real.unsqueeze(0), compose_virtual_inputs(real, virtual, mask)]).flatten(0, 1)
         logits = classify_embeds(model, embeds, batch).view(self.cfg.k + 1, ids.shape[0], -1)
