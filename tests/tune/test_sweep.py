@@ -21,14 +21,15 @@ from tune.sweep import SweepError, run_sweep
 
 def test_sweep_trains_attacks_and_reports_while_a_failing_trial_is_retried(tmp_path, tiny_model_dir, make_sweep,
                                                                            local_ray):
-    variants = {"baseline": {"vda.lam": 0.0}, "vda": {},
-                "broken": {"data.dataset": str(tmp_path / "missing.csv")}}  # valid config, raises in the trial
+    broken = tmp_path / "broken.csv"  # exists (a missing file stops the sweep at load), fails in the trial
+    broken.write_text("text\na review without its label column\n")
+    variants = {"baseline": {"vda.lam": 0.0}, "vda": {}, "broken": {"data.dataset": str(broken)}}
     spec = sweep_from_dict(make_sweep(tmp_path / "results", tiny_model_dir, variants), "test")
     outcome = run_sweep(spec, progress=False)
 
     assert outcome.num_trials == 3 and len(outcome.failed_trials) == 1
     error = (Path(outcome.experiment_path) / outcome.failed_trials[0] / "error.txt").read_text()
-    assert error.count("Failure #") == 2 and "missing.csv" in error  # first run + 1 retry (max_failures=1)
+    assert error.count("Failure #") == 2 and "broken.csv" in error  # first run + 1 retry (max_failures=1)
 
     summary = ResultStore(outcome.output_dir / "store").load_summary()
     assert len(summary) == 2  # one row per attacked checkpoint: the two trials that finished
