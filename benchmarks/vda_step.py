@@ -64,7 +64,7 @@ def run_one(args: argparse.Namespace) -> dict:
              "labels": torch.randint(0, 2, (args.batch_size,), device=device)}
     keys = list(range(args.batch_size)) if args.cached else None  # warm-up steps fill the cache
     if args.cached:
-        batch["example_index"] = torch.tensor(keys, device=device)
+        batch["example_index"] = torch.tensor(keys)  # on the CPU, as vda.batching.collate leaves it
     opt = torch.optim.AdamW(clf.parameters(), lr=1e-5, fused=True)
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)

@@ -92,19 +92,16 @@ class VirtualAugmenter:
         """
         positions = attention_mask.bool()
         ids = input_ids[positions]
-        cache = self.cache if keys is not None else None
-        chunks: Iterable[ScoredPositions] | None = None
-        if cache is not None:
-            cached = cache.lookup(keys, ids.device)
-            if cached is not None:  # the same chunks as the MLM path, so the noise is drawn in the same order
-                step = self.cfg.chunk_positions
-                chunks = [ScoredPositions(cached.indices[i:i + step], cached.scores[i:i + step])
-                          for i in range(0, ids.shape[0], step)]
-            else:
-                scored = list(self._scored_chunks(input_ids, attention_mask, token_type_ids, positions, ids))
-                cache.store(keys, positions.sum(dim=1).tolist(), _concat(scored))
-                chunks = scored
-        if chunks is None:
+        if self.cache is not None and keys is not None:
+            scored = self.cache.lookup(keys, ids.device)
+            if scored is None:
+                scored = _concat(list(self._scored_chunks(input_ids, attention_mask, token_type_ids, positions, ids)))
+                self.cache.store(keys, positions.sum(dim=1).tolist(), scored)
+            # the same chunks as the MLM path, so the noise is drawn in the same order
+            step = self.cfg.chunk_positions
+            chunks: Iterable[ScoredPositions] = [ScoredPositions(scored.indices[i:i + step], scored.scores[i:i + step])
+                                                 for i in range(0, ids.shape[0], step)]
+        else:
             chunks = self._scored_chunks(input_ids, attention_mask, token_type_ids, positions, ids)
         out = torch.empty(k, ids.shape[0], self.embedding.shape[1], dtype=self.embedding.dtype,
                           device=self.embedding.device)

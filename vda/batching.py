@@ -53,8 +53,10 @@ def collate(tokenizer: Any, split: EncodedSplit, rows: Sequence[int], device: to
     batch["attention_mask"] = torch.tensor([[1] * len(f["input_ids"]) + [0] * (width - len(f["input_ids"]))
                                             for f in feats])
     batch["labels"] = torch.tensor([split.labels[i] for i in rows])
-    batch["example_index"] = torch.tensor(list(rows))  # a stable id per example (the VDA candidate cache's key)
-    return {k: v.to(device) for k, v in batch.items()}
+    batch = {k: v.to(device) for k, v in batch.items()}
+    # a stable id per example, the VDA candidate cache's key; stays on the CPU, where the cache reads it
+    batch["example_index"] = torch.tensor(list(rows))
+    return batch
 
 
 def batch_indices(n: int, batch_size: int, shuffle: bool, seed: int = 0,
