@@ -11,6 +11,8 @@ OFFLINE := $(if $(wildcard ../shared/bin/offline),../shared/bin/offline,unshare 
 
 setup: $(STAMP)
 	$(PY) -m vda.assets fetch-data
+	$(PY) -m attack_workers.resources fetch
+	$(PY) -m attack_workers.lexicon build
 
 # torch first and pinned: it installs the local CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml constraints.txt

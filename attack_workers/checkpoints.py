@@ -34,7 +34,15 @@ _GLOB_CHARS = set("*?[")
 
 
 class EvaluationError(ValueError):
-    """The evaluation cannot start; the message says what to change."""
+    """The evaluation cannot start; the message says what to change.
+
+    ``problems``: the checkpoints that were skipped on the way (every one given, when none is
+    usable), so the caller can still record them in the store.
+    """
+
+    def __init__(self, message: str, problems: Sequence[CheckpointProblem] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,9 @@
         --num-examples 200 --workers 8 --address auto                                 # on a running cluster
     python -m attack_workers summary --store results/attacks --columns config.vda.sigma,config.vda.lam
 
+``summary`` prints Att Acc with its 95 % Wilson interval over the checkpoint's examples,
+"0.210 [0.185, 0.237]"; ``--csv`` gives the bounds as ``attack_acc_low``/``attack_acc_high``.
+
 Exit status: 0 when everything was evaluated, 1 when a checkpoint was skipped or a shard failed
 (the store records why; re-running retries only what is missing), 2 for unusable input.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 
 from attack_workers.checkpoints import EvaluationError
@@ -20,16 +24,29 @@ from attack_workers.protocols import PROTOCOLS, AttackParams, UnknownProtocolErr
 from attack_workers.store import format_paper_table, load_summary
 
 
+def _protocols_help() -> str:
+    """The --protocol values with their meanings, read from PROTOCOLS so a new protocol is listed as it is added."""
+    width = max(len(name) for name in PROTOCOLS)
+    return "protocols (--protocol):\n" + "\n".join(f"  {p.name:<{width}}  {p.description}" for p in PROTOCOLS.values())
+
+
+def _resources(text: str) -> float:
+    """An argparse type: a finite number >= 0 (nan or inf would reach Ray's scheduler)."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number >= 0")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m attack_workers",
                                      description="BERT-Attack robustness of VDA checkpoints, on a Ray pool, into a "
                                                  "Parquet results store.",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="protocols:\n" + "\n".join(f"  {p.name:<11} {p.description}"
-                                                                       for p in PROTOCOLS.values()))
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_protocols_help())
     sub = parser.add_subparsers(dest="command", required=True)
 
-    ev = sub.add_parser("evaluate", help="attack checkpoints with BERT-Attack on a Ray pool, into a results store")
+    ev = sub.add_parser("evaluate", help="attack checkpoints with BERT-Attack on a Ray pool, into a results store",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_protocols_help())
     ev.add_argument("checkpoints", nargs="+",
                     help="checkpoint directories, globs, or directories holding checkpoints "
                          "(e.g. a sweep's experiment dir)")
@@ -43,10 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="example sampling seed (default: 0)")
     ev.add_argument("--max-candidates", type=int, default=AttackParams.max_candidates,
                     help="BERT-Attack's K, MLM candidates per word (default: 48, as in the paper)")
+    ev.add_argument("--word-threshold", type=float, default=AttackParams.word_similarity_threshold,
+                    help="vda-paper: minimum counter-fitted word cosine between a word and its substitute "
+                         f"(default: {AttackParams.word_similarity_threshold}, calibrated; docs/attacks.md)")
     ev.add_argument("--workers", type=int, help="number of attack actors (default: one per GPU, else one per CPU)")
-    ev.add_argument("--gpus-per-worker", type=float,
+    ev.add_argument("--gpus-per-worker", type=_resources,
                     help="GPUs per actor; fractions share a GPU (default: 1 when the cluster has GPUs)")
-    ev.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs (torch threads) per actor (default: 1)")
+    ev.add_argument("--cpus-per-worker", type=_resources, default=1.0,
+                    help="CPUs (torch threads) per actor (default: 1)")
     ev.add_argument("--shard-size", type=int, default=10, help="examples per shard (default: 10)")
     ev.add_argument("--max-retries", type=int, default=2, help="re-runs of a shard whose actor died (default: 2)")
     ev.add_argument("--mlm", default="default", help="masked LM for candidates: 'default' (packaged) or a directory")
@@ -56,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--address", help="Ray cluster address (e.g. 'auto'); default: start a local Ray instance")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    sm = sub.add_parser("summary", help="print the paper's table (Ori Acc, Att Acc, Q Num, Perturb) from a store")
+    sm = sub.add_parser("summary", help="print the paper's table (Ori Acc, Att Acc with its 95%% Wilson interval, "
+                                         "Q Num, Perturb; Flagged when audited) from a store")
     sm.add_argument("--store", required=True)
     sm.add_argument("--protocol", help="only this protocol")
     sm.add_argument("--columns", default="", help="extra summary columns, comma-separated (e.g. config.vda.sigma)")
@@ -71,7 +93,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     config = EvalConfig(store=args.store, protocol=args.protocol, split=args.split, dataset=args.dataset,
                         num_examples=args.num_examples, seed=args.seed,
-                        params=AttackParams(max_candidates=args.max_candidates), shard_size=args.shard_size)
+                        params=AttackParams(max_candidates=args.max_candidates,
+                                            word_similarity_threshold=args.word_threshold), shard_size=args.shard_size)
     worker = WorkerConfig(mlm=args.mlm, encoder=args.encoder, model_batch_size=args.batch_size)
     pool = PoolConfig(num_workers=args.workers, gpus_per_worker=args.gpus_per_worker,
                       cpus_per_worker=args.cpus_per_worker, max_retries=args.max_retries)

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -98,7 +99,9 @@ class _Planner:
         from vda.mlm import load_mlm, resolve_mlm_path
 
         self.config = config
+        self.worker = worker
         self._tasks: dict[str, TaskData] = {}
+        self._lexicon_hash: str | None = None
         try:  # once, before any checkpoint: a bad --mlm/--encoder is a usage error
             self._mlm, self._mlm_tokenizer = load_mlm(worker.mlm)
             self._identity = {"mlm": directory_hash(resolve_mlm_path(worker.mlm)),
@@ -106,6 +109,23 @@ class _Planner:
         except (OSError, ValueError) as exc:  # MissingAssetError is an OSError
             raise EvaluationError(f"the masked LM {worker.mlm!r} or sentence encoder {worker.encoder!r} cannot be "
                                   f"loaded: {exc}") from None
+
+    def lexicon_hash(self) -> str:
+        """Content hash of the word lexicon, built here on first need (minutes, once per cache).
+
+        Built by the planner so that the workers find it ready, and only once a checkpoint has
+        passed its checks (a refused checkpoint never costs a build). The hash keys the rows:
+        rebuilt vectors never mix with rows of the old ones.
+        """
+        if self._lexicon_hash is None:
+            from attack_workers.lexicon import LexiconSpec, load_lexicon
+
+            try:
+                lexicon = load_lexicon(LexiconSpec(encoder=self.worker.encoder, mlm=self.worker.mlm))
+            except OSError as exc:  # MissingAssetError: WordNet/VADER/MR not provisioned
+                raise EvaluationError(f"the word lexicon cannot be built: {exc}") from None
+            self._lexicon_hash = lexicon.content_hash
+        return self._lexicon_hash
 
     def target(self, info: CheckpointInfo) -> tuple[CheckpointTarget, list[Example]]:
         """Raises ``CheckpointProblem``-worthy errors (ValueError subclasses) with the reason."""
@@ -118,8 +138,8 @@ class _Planner:
         chosen = select_examples(examples, n, self.config.seed)
         if not chosen:
             raise ValueError(f"no examples to attack: split {self.config.split!r} of {task.name} is empty")
-        identity = {**self._identity, "dataset": task.name, "split": self.config.split,
-                    "split_hash": task.split_hash(self.config.split)}
+        identity = {**self._identity, "lexicon": self.lexicon_hash(), "dataset": task.name,
+                    "split": self.config.split, "split_hash": task.split_hash(self.config.split)}
         target = CheckpointTarget(
             path=info.path, checkpoint_hash=info.checkpoint_hash, run_id=info.manifest.run_id,
             protocol=self.config.protocol, params=self.config.params,
@@ -193,6 +213,7 @@ def plan_evaluation(checkpoints: Sequence[str], config: EvalConfig, worker: Work
             log.info("%s: same content as a checkpoint already planned; attacked once", vetted.path)
             continue
         store.write_checkpoint(vetted.record())
+        store.record_plan(target.checkpoint_hash, target.attack_key, [e.id for e in examples])
         done = store.done_example_ids(target.checkpoint_hash, target.attack_key)
         remaining = [e for e in examples if e.id not in done]
         plan.targets.append(target)
@@ -201,7 +222,7 @@ def plan_evaluation(checkpoints: Sequence[str], config: EvalConfig, worker: Work
         plan.examples_already_done += len(examples) - len(remaining)
     if not plan.targets and plan.problems:
         details = "\n".join(f"  {p.path}: {p.error}" for p in plan.problems)
-        raise EvaluationError(f"no checkpoint can be evaluated:\n{details}")
+        raise EvaluationError(f"no checkpoint can be evaluated:\n{details}", plan.problems)
     return plan
 
 
@@ -217,10 +238,12 @@ def evaluate(checkpoints: Sequence[str], config: EvalConfig, worker: WorkerConfi
 
     worker = worker or WorkerConfig()
     store = ResultStore(config.store)
-    plan = plan_evaluation(checkpoints, config, worker, store)
-    for problem in plan.problems:
-        log.warning("skipping %s: %s", problem.path, problem.error)
-        store.record_skipped_checkpoint(problem.path, problem.error)
+    try:
+        plan = plan_evaluation(checkpoints, config, worker, store)
+    except EvaluationError as exc:  # skipped and recorded, as when some checkpoints are usable
+        _record_skipped(store, exc.problems)
+        raise
+    _record_skipped(store, plan.problems)
     report = EvalReport(plan, pd.DataFrame())
     started = time.perf_counter()
     if plan.shards and attack_pool is not None:
@@ -244,6 +267,12 @@ def evaluate(checkpoints: Sequence[str], config: EvalConfig, worker: WorkerConfi
     return report
 
 
+def _record_skipped(store: ResultStore, problems: Sequence[CheckpointProblem]) -> None:
+    for problem in problems:
+        log.warning("skipping %s: %s", problem.path, problem.error)
+        store.record_skipped_checkpoint(problem.path, problem.error)
+
+
 def _writer(store: ResultStore) -> Any:
     def write(shard: Shard, result: ShardResult) -> None:
         store.write_examples(result.rows)
@@ -264,10 +293,15 @@ def _failure_writer(store: ResultStore, report: EvalReport) -> Any:
 def ray_session(address: str | None) -> Iterator[None]:
     """Use the connected Ray; else connect to ``address`` or start a local instance, and stop it after."""
     import ray
+    from ray._private.utils import read_ray_address  # the `ray start` cluster ray.init() itself would join
 
     if ray.is_initialized():
         yield
         return
+    if not (address or os.environ.get("RAY_ADDRESS") or read_ray_address()):
+        # A private instance for this process, as tune/sweep.py starts: without this, Ray >= 2.52
+        # writes ~/.ray/auth_token and warns about it. A cluster's own auth mode is left alone.
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(address=address, include_dashboard=False)
     try:
         yield

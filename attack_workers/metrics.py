@@ -26,6 +26,10 @@ that one (``attack_workers.search``), as the script's one-by-one loop does.
                          sentence pairs both sentences count, although only the second is attacked)
 
 A ratio with an empty denominator (e.g. no successful attack) is NaN.
+
+Both protocols add the 95 % Wilson interval over the n examples (``attack_workers.uncertainty``)
+of the two accuracies: ``clean_acc_low``/``clean_acc_high`` and ``attack_acc_low``/``attack_acc_high``.
+At n = 1000 and Att Acc 0.2 it is still about ±0.025, the size of many of the paper's gaps.
 """
 
 from __future__ import annotations
@@ -34,9 +38,12 @@ import math
 
 import pandas as pd
 
+from attack_workers.uncertainty import wilson_interval
+
 STATUSES = ("succeeded", "failed", "skipped")
-METRIC_COLUMNS = ("num_examples", "clean_acc", "attack_acc", "attack_success_rate", "avg_queries",
-                  "perturbed_pct", "avg_words", "num_succeeded", "num_failed", "num_skipped", "seconds")
+METRIC_COLUMNS = ("num_examples", "clean_acc", "clean_acc_low", "clean_acc_high", "attack_acc", "attack_acc_low",
+                  "attack_acc_high", "attack_success_rate", "avg_queries", "perturbed_pct", "avg_words",
+                  "num_succeeded", "num_failed", "num_skipped", "seconds")
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -55,10 +62,16 @@ def _counts(rows: pd.DataFrame) -> dict[str, float]:
     succeeded = int((rows["status"] == "succeeded").sum())
     failed = int((rows["status"] == "failed").sum())
     skipped = int((rows["status"] == "skipped").sum())
+    clean_low, clean_high = wilson_interval(n - skipped, n)
+    attack_low, attack_high = wilson_interval(failed, n)
     return {
         "num_examples": n,
         "clean_acc": _ratio(n - skipped, n),
+        "clean_acc_low": clean_low,
+        "clean_acc_high": clean_high,
         "attack_acc": _ratio(failed, n),
+        "attack_acc_low": attack_low,
+        "attack_acc_high": attack_high,
         "attack_success_rate": _ratio(succeeded, succeeded + failed),
         "num_succeeded": succeeded,
         "num_failed": failed,

@@ -23,6 +23,7 @@ import pandas as pd
 from attack_workers.metrics import textattack_metrics, vda_paper_metrics
 from attack_workers.stopwords import BERT_ATTACK_FILTER, NLTK_ENGLISH
 
+WORD_SIMILARITY_THRESHOLD = 0.7
 LONG_DOCUMENT_DATASETS = ("imdb", "yelp")  # paper 5.1.3: 300 examples instead of 1000 ("more time-consuming")
 
 
@@ -40,7 +41,11 @@ class AttackParams:
     subword_top: int = 4
     subword_keep: int = 24  # ... all_substitutes[:24], ranked by perplexity
     max_perturbed: float = 0.4  # BERT-Attack: "only take eps percent of the most important words", eps = 0.4
-    similarity_threshold: float = 0.2  # TextAttack recipe: USE cosine >= 0.2 over the whole text
+    similarity_threshold: float = 0.2  # textattack protocol: TextAttack recipe's USE cosine >= 0.2 over the whole text
+    # vda-paper protocol: counter-fitted word cosine between each original word and its substitute. The
+    # authors' script uses 0.7 on their vectors; on ours the value is calibrated (docs/attacks.md):
+    # the loosest threshold whose successes stay valid (audit-flagged share <= 2 % on held-out data).
+    word_similarity_threshold: float = WORD_SIMILARITY_THRESHOLD
 
     def validate(self) -> AttackParams:
         problems = []
@@ -51,6 +56,8 @@ class AttackParams:
             problems.append(f"max_perturbed={self.max_perturbed} must be in (0, 1]")
         if not -1 <= self.similarity_threshold <= 1:
             problems.append(f"similarity_threshold={self.similarity_threshold} must be a cosine in [-1, 1]")
+        if not 0 < self.word_similarity_threshold <= 1:
+            problems.append(f"word_similarity_threshold={self.word_similarity_threshold} must be a cosine in (0, 1]")
         if problems:
             raise ValueError("invalid attack parameters: " + "; ".join(problems))
         return self
@@ -65,7 +72,8 @@ class Backbones:
 
     mlm: Any  # masked LM proposing substitutes (frozen)
     mlm_tokenizer: Any
-    sentence_model: Any  # sentence_transformers.SentenceTransformer for the similarity constraint
+    sentence_model: Any  # sentence_transformers.SentenceTransformer: the textattack protocol's text similarity
+    lexicon: Any  # attack_workers.lexicon.Lexicon: the vda-paper protocol's word filter and the audit's cosines
 
 
 @dataclass(frozen=True)
@@ -83,46 +91,60 @@ class Protocol:
 
 
 def _common_parts(backbones: Backbones, params: AttackParams, stopwords: tuple[str, ...]) -> tuple[Any, list[Any]]:
-    """BERT-Attack's transformation and the constraints both protocols share (TextAttack's recipe order)."""
+    """BERT-Attack's transformation (real words only) and the constraints both protocols share."""
     from textattack.constraints.overlap import MaxWordsPerturbed
     from textattack.constraints.pre_transformation import RepeatModification, StopwordModification
 
-    from attack_workers.sentence_encoder import LocalSentenceEncoder
+    from attack_workers.relations import is_english_word
     from attack_workers.transformation import BertAttackWordSwap
 
     transformation = BertAttackWordSwap(
         backbones.mlm, backbones.mlm_tokenizer, max_candidates=params.max_candidates,
         subword_positions=params.subword_positions, subword_top=params.subword_top,
-        subword_keep=params.subword_keep)
+        subword_keep=params.subword_keep, is_word=is_english_word)
     constraints = [
         RepeatModification(),  # never modify the same word twice
         StopwordModification(stopwords=set(stopwords)),
         MaxWordsPerturbed(max_percent=params.max_perturbed),
-        LocalSentenceEncoder(backbones.sentence_model, threshold=params.similarity_threshold),  # whole text
     ]
     return transformation, constraints
 
 
 def build_textattack(wrapper: Any, backbones: Backbones, params: AttackParams, columns: tuple[str, ...]) -> Any:
-    """TextAttack's ``BERTAttackLi2020`` with offline parts: NLTK stop words, every column attackable."""
+    """TextAttack's ``BERTAttackLi2020`` with offline parts: NLTK stop words, every column attackable.
+
+    The lenient protocol: its only meaning check is a whole-text sentence-embedding cosine >= 0.2,
+    which almost never rejects one swapped word in a 20-word review.
+    """
     from textattack import Attack
     from textattack.goal_functions import UntargetedClassification
     from textattack.search_methods import GreedyWordSwapWIR
 
+    from attack_workers.sentence_encoder import LocalSentenceEncoder
+
     transformation, constraints = _common_parts(backbones, params, NLTK_ENGLISH)
+    constraints.append(LocalSentenceEncoder(backbones.sentence_model, threshold=params.similarity_threshold))
     goal = UntargetedClassification(wrapper, model_batch_size=wrapper.batch_size)
     return Attack(goal, constraints, transformation, GreedyWordSwapWIR(wir_method="unk"))
 
 
 def build_vda_paper(wrapper: Any, backbones: Backbones, params: AttackParams, columns: tuple[str, ...]) -> Any:
-    """The VDA authors' script: BERT-Attack's filter words, first flip wins, pairs attack sentence 2 only."""
+    """The VDA authors' script: BERT-Attack's filter words, the word-level cosine filter, first flip wins.
+
+    bert_robust.py: ``if substitute in w2i and tgt_word in w2i: if cos_mat[...] < 0.7: continue``;
+    no sentence encoder. ``WordEmbeddingDistance(include_unknown_words=True)`` has the same
+    semantics: a pair where either word has no vector passes (the audit counts how often).
+    """
     from textattack import Attack
+    from textattack.constraints.semantics import WordEmbeddingDistance
     from textattack.goal_functions import UntargetedClassification
 
     from attack_workers.constraints import StrictInputColumnModification
     from attack_workers.search import FirstSuccessGreedyWIR
 
     transformation, constraints = _common_parts(backbones, params, BERT_ATTACK_FILTER)
+    constraints.append(WordEmbeddingDistance(backbones.lexicon.textattack_embedding(), include_unknown_words=True,
+                                             min_cos_sim=params.word_similarity_threshold))
     if len(columns) == 2:  # paper 5.1.3: "for sentence-pair classification datasets ... we attack the second sentence"
         constraints.append(StrictInputColumnModification(list(columns), {columns[0]}))
     goal = UntargetedClassification(wrapper, model_batch_size=wrapper.batch_size)
@@ -132,11 +154,13 @@ def build_vda_paper(wrapper: Any, backbones: Backbones, params: AttackParams, co
 PROTOCOLS: dict[str, Protocol] = {
     "textattack": Protocol(
         name="textattack",
-        description="TextAttack 0.3.11 BERTAttackLi2020 and textattack.metrics definitions",
+        description="TextAttack 0.3.11 BERTAttackLi2020 (lenient: whole-text sentence cosine >= 0.2) and "
+                    "textattack.metrics definitions",
         build=build_textattack, summarize=textattack_metrics),
     "vda-paper": Protocol(
         name="vda-paper",
-        description="the VDA authors' BERT-Attack script (bert_robust.py) and its metric definitions",
+        description="the VDA authors' BERT-Attack script (bert_robust.py): counter-fitted word cosine filter, "
+                    "first flip wins, and its metric definitions",
         build=build_vda_paper, summarize=vda_paper_metrics),
 }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from attack_workers.offline import import_textattack
+from attack_workers.textattack_compat import refund_queries, word_importance_order
 
 import_textattack()
 from textattack.goal_function_results import GoalFunctionResultStatus  # noqa: E402
@@ -28,7 +29,7 @@ class FirstSuccessGreedyWIR(GreedyWordSwapWIR):
 
     def perform_search(self, initial_result: Any) -> Any:
         original = initial_result.attacked_text
-        index_order, search_over = self._get_index_order(original)
+        index_order, search_over = word_importance_order(self, original)
         current = initial_result
         for index in index_order:
             if search_over:
@@ -42,7 +43,7 @@ class FirstSuccessGreedyWIR(GreedyWordSwapWIR):
             if flips:
                 first = flips[0]
                 # The sequential script would not have queried the candidates after the first flip.
-                self.goal_function.num_queries -= len(results) - (first + 1)
+                refund_queries(self.goal_function, len(results) - (first + 1))
                 return results[first]
             best = max(results, key=lambda r: r.score)
             if best.score > current.score:

@@ -5,6 +5,7 @@ Layout::
     <store>/examples/<checkpoint_hash>/<attack_key>/<shard>.parquet   per-example rows of one shard
     <store>/checkpoints/<checkpoint_hash>.parquet                     the checkpoint's manifest, flattened
     <store>/failures/<...>.parquet                                    failed shards, skipped checkpoints
+    <store>/plans/<checkpoint_hash>/<attack_key>.json                 example ids an evaluation set out to attack
 
 Why files and not a database: every writer (several evaluations at once, on one machine or on a
 shared filesystem) only ever creates new files, each written to a hidden temp file and renamed
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import tempfile
 import time
@@ -55,6 +55,14 @@ EXAMPLE_SCHEMA = pa.schema([
     ("shard_id", pa.string()),
     ("worker", pa.string()),
     ("finished_at", pa.float64()),  # unix time the shard finished
+    # the validity audit (attack_workers.audit): every example, every protocol
+    ("substitutions", pa.string()),  # JSON [[original word, new word], ...]
+    ("audit_antonym", pa.bool_()),  # a new word is a WordNet antonym of the word it replaced
+    ("audit_polarity_flip", pa.bool_()),  # opposite clear sentiment in VADER's lexicon
+    ("audit_nonword", pa.bool_()),  # a new word is not an English word
+    ("audit_min_cos", pa.float64()),  # lowest word-vector cosine among the substitutions (NaN: none with vectors)
+    ("audit_unknown_pairs", pa.int64()),  # substitutions where a word has no vector (pass the filter unchecked)
+    ("audit_flagged", pa.bool_()),  # antonym, polarity flip or non-word
 ])
 EXAMPLE_COLUMNS = tuple(EXAMPLE_SCHEMA.names)
 FAILURE_SCHEMA = pa.schema([
@@ -226,6 +234,7 @@ class ResultStore:
 
     def load_summary(self) -> pd.DataFrame:
         """One row per (checkpoint, attack key): the protocol's metrics joined with the manifest."""
+        from attack_workers.audit import audit_summary
         from attack_workers.protocols import get_protocol
 
         rows = self.load_examples()
@@ -237,6 +246,7 @@ class ResultStore:
                 "checkpoint_hash": ckpt, "attack_key": key, "run_id": first["run_id"],
                 "protocol": protocol.name, "dataset": first["dataset"], "split": first["split"],
                 **protocol.summarize(group),
+                **audit_summary(group),
                 **flatten(json.loads(first["attack_params"]), "attack."),
             })
         summary = pd.DataFrame(records)
@@ -249,19 +259,41 @@ class ResultStore:
             summary = summary.merge(manifest, on="checkpoint_hash", how="left")
         return summary
 
+    def record_plan(self, checkpoint_hash: str, attack_key: str, example_ids: list[str]) -> Path:
+        """Remember which examples an evaluation of this checkpoint and key set out to attack.
+
+        Why: a run interrupted mid-way leaves a partial n in the store; the summary compares what
+        was planned with what is done and reports the difference as ``pending_examples``.
+        """
+        path = self.root / "plans" / checkpoint_hash / f"{attack_key}.json"
+        planned = set(json.loads(path.read_text())) if path.is_file() else set()
+        if set(example_ids) <= planned:
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_HIDDEN_PREFIX, suffix=".json", dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            json.dump(sorted(planned | set(example_ids)), f)
+        os.replace(tmp, path)
+        return path
+
+    def planned_example_ids(self, checkpoint_hash: str, attack_key: str) -> set[str]:
+        path = self.root / "plans" / checkpoint_hash / f"{attack_key}.json"
+        return set(json.loads(path.read_text())) if path.is_file() else set()
+
     def _pending_counts(self, summary: pd.DataFrame) -> list[int]:
-        """Examples of each summary row that sit in failed shards (not yet attacked successfully)."""
+        """Examples of each summary row planned or in failed shards but not attacked yet.
+
+        Counts both an interrupted evaluation (planned, never finished) and failed shards.
+        """
         failures = self.load_failures()
         counts = []
         for row in summary.itertuples(index=False):
-            if failures.empty:
-                counts.append(0)
-                continue
-            mine = failures[(failures["kind"] == "shard") & (failures["checkpoint_hash"] == row.checkpoint_hash)
-                            & (failures["attack_key"] == row.attack_key)]
-            done = self.done_example_ids(row.checkpoint_hash, row.attack_key)
-            pending = set().union(*(set(ids) for ids in mine["example_ids"])) - done if len(mine) else set()
-            counts.append(len(pending))
+            wanted = self.planned_example_ids(row.checkpoint_hash, row.attack_key)
+            if not failures.empty:
+                mine = failures[(failures["kind"] == "shard") & (failures["checkpoint_hash"] == row.checkpoint_hash)
+                                & (failures["attack_key"] == row.attack_key)]
+                wanted |= set().union(*(set(ids) for ids in mine["example_ids"]))
+            counts.append(len(wanted - self.done_example_ids(row.checkpoint_hash, row.attack_key)))
         return counts
 
 
@@ -276,29 +308,36 @@ def load_examples(store: str | Path) -> pd.DataFrame:
 
 
 def format_paper_table(summary: pd.DataFrame, extra_columns: tuple[str, ...] = ()) -> str:
-    """The paper's table (Ori Acc, Att Acc, Q Num, Perturb), one line per checkpoint and protocol."""
+    """The paper's table (Ori Acc, Att Acc, Q Num, Perturb), one line per checkpoint and protocol.
+
+    Att Acc carries its 95 % Wilson interval over the checkpoint's examples, "0.210 [0.185, 0.237]":
+    at the paper's sample sizes the interval is as wide as many of the differences it reports.
+    A "Flagged" column (the share of successful attacks the validity audit flags) follows when
+    the summary has ``flagged_share``.
+    """
+    from attack_workers.uncertainty import format_ci, format_number
+
     if summary.empty:
         return "(no results)"
     unknown = [c for c in extra_columns if c not in summary.columns]
     if unknown:
         raise ValueError(f"unknown summary column(s) {unknown}; known: {', '.join(summary.columns)}")
-    header = ["run_id", "checkpoint", "protocol", "data", *extra_columns,
-              "n", "Ori Acc", "Att Acc", "Q Num", "Perturb"]
+    flagged = "flagged_share" in summary.columns
+    numbers = ["n", "Ori Acc", "Att Acc", "Q Num", "Perturb", *(["Flagged"] if flagged else [])]
+    header = ["run_id", "checkpoint", "protocol", "data", *extra_columns, *numbers]
     lines = []
     for rec in summary.sort_values(["run_id", "protocol"], kind="stable").to_dict("records"):
         lines.append([str(rec["run_id"]), str(rec["checkpoint_hash"])[:8], rec["protocol"],
                       f"{rec['dataset']}/{rec['split']}", *(str(rec[c]) for c in extra_columns),
-                      str(rec["num_examples"]), _fmt(rec["clean_acc"]), _fmt(rec["attack_acc"]),
-                      _fmt(rec["avg_queries"]), _fmt(rec["perturbed_pct"])])
+                      str(rec["num_examples"]), format_number(rec["clean_acc"]),
+                      format_ci(rec["attack_acc"], rec["attack_acc_low"], rec["attack_acc_high"]),
+                      format_number(rec["avg_queries"]), format_number(rec["perturbed_pct"]),
+                      *([format_number(rec["flagged_share"])] if flagged else [])])
     widths = [max(len(h), *(len(v[i]) for v in lines)) for i, h in enumerate(header)]
-    first_number = len(header) - 5
+    first_number = len(header) - len(numbers)
 
     def render(values: list[str]) -> str:
         return "  ".join(v.rjust(w) if i >= first_number else v.ljust(w)
                          for i, (v, w) in enumerate(zip(values, widths)))
 
     return "\n".join([render(header), render(["-" * w for w in widths]), *map(render, lines)])
-
-
-def _fmt(value: float) -> str:
-    return "nan" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"

@@ -10,7 +10,10 @@ its position) and fixes three defects of textattack 0.3.11:
   combinations are not ranked. Here, as in the original BERT-Attack, only the top
   ``subword_top`` (4) candidates of the first ``subword_positions`` (12) sub-tokens are combined,
   the first ``subword_keep`` (24) combinations are kept and ranked by the MLM's perplexity of the
-  combination, and candidates that are not one whole word are dropped.
+  combination, and candidates that are not one whole word are dropped. Such a combination is
+  any alphabetic string ("andly", "cotrived", "halftext"), so it must also be a known English word
+  (``is_word``, e.g. ``attack_workers.relations.is_english_word``); a whole-word MLM token is one
+  by construction.
 - textattack pads every MLM input to ``max_length`` (512); here inputs are never padded (one text
   per pass), and the MLM pass is reused while the text does not change.
 """
@@ -18,7 +21,7 @@ its position) and fixes three defects of textattack 0.3.11:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -34,16 +37,21 @@ class BertAttackWordSwap(WordSwapMaskedLM):
     """Candidates for one word = the MLM's top-K whole-word predictions at its position."""
 
     def __init__(self, masked_lm: Any, tokenizer: Any, max_candidates: int = 48, max_length: int = 512,
-                 subword_positions: int = 12, subword_top: int = 4, subword_keep: int = 24) -> None:
+                 subword_positions: int = 12, subword_top: int = 4, subword_keep: int = 24,
+                 is_word: Callable[[str], bool] | None = None) -> None:
         if max_candidates < 1:
             raise ValueError(f"max_candidates={max_candidates}: must be >= 1 (the paper uses 48)")
         device = masked_lm.device
         super().__init__(method="bert-attack", masked_language_model=masked_lm, tokenizer=tokenizer,
                          max_length=max_length, max_candidates=max_candidates)
-        self._language_model.to(device)  # the parent moves it to textattack's global device; keep the caller's
+        # Our own references (the parent's _language_model and _lm_tokenizer are private). The parent moved
+        # the model to textattack's global device; keep the caller's.
+        self._mlm = masked_lm.to(device)
+        self._mlm_tokenizer = tokenizer
         self.subword_positions = subword_positions
         self.subword_top = min(subword_top, max_candidates)
         self.subword_keep = subword_keep
+        self.is_word = is_word or (lambda word: True)
         self._special_ids = set(tokenizer.all_special_ids)
         # An uncased MLM proposes "good" for "Good": the same input to an uncased classifier, so skip it.
         self._uncased = tokenizer.tokenize("A") == tokenizer.tokenize("a")
@@ -55,7 +63,7 @@ class BertAttackWordSwap(WordSwapMaskedLM):
     def _encode_input(self, tokenizer_input: str | tuple[str, ...]) -> Any:
         """Token ids of one text (or sentence pair), unpadded; pairs are encoded as BERT pairs."""
         parts = tokenizer_input if isinstance(tokenizer_input, tuple) else (tokenizer_input,)
-        return self._lm_tokenizer(*parts, truncation=True, max_length=self.max_length, return_tensors="pt")
+        return self._mlm_tokenizer(*parts, truncation=True, max_length=self.max_length, return_tensors="pt")
 
     @torch.inference_mode()
     def _states(self, current_text: AttackedText) -> torch.Tensor:
@@ -67,11 +75,11 @@ class BertAttackWordSwap(WordSwapMaskedLM):
         """
         key = current_text.tokenizer_input
         if key != self._cached_input:
-            enc = self._encode_input(key).to(self._language_model.device)
+            enc = self._encode_input(key).to(self._mlm.device)
             if self._split_head:
-                states = self._language_model.bert(**enc).last_hidden_state
+                states = self._mlm.bert(**enc).last_hidden_state
             else:
-                states = self._language_model(**enc).logits
+                states = self._mlm(**enc).logits
             self._cached_states, self._cached_input = states[0], key
         return self._cached_states
 
@@ -79,17 +87,17 @@ class BertAttackWordSwap(WordSwapMaskedLM):
     def _top_ids(self, states: torch.Tensor, positions: list[int]) -> torch.Tensor:
         """[len(positions), K] ids of the MLM's top-K tokens at ``positions``, best first."""
         rows = states[positions]
-        logits = self._language_model.cls(rows) if self._split_head else rows
+        logits = self._mlm.cls(rows) if self._split_head else rows
         return torch.topk(logits, self.max_candidates, dim=-1).indices.cpu()
 
     def _word_positions(self, current_text: AttackedText, index: int, num_tokens: int) -> list[int]:
         """Token positions of word ``index`` in the unmasked encoding (found by masking the word)."""
-        masked = current_text.replace_word_at_index(index, self._lm_tokenizer.mask_token)
+        masked = current_text.replace_word_at_index(index, self._mlm_tokenizer.mask_token)
         ids = self._encode_input(masked.tokenizer_input)["input_ids"][0].tolist()
-        if self._lm_tokenizer.mask_token_id not in ids:  # the word lies beyond max_length
+        if self._mlm_tokenizer.mask_token_id not in ids:  # the word lies beyond max_length
             return []
-        start = ids.index(self._lm_tokenizer.mask_token_id)
-        length = len(self._lm_tokenizer.encode(current_text.words[index], add_special_tokens=False))
+        start = ids.index(self._mlm_tokenizer.mask_token_id)
+        length = len(self._mlm_tokenizer.encode(current_text.words[index], add_special_tokens=False))
         return list(range(start, min(start + length, num_tokens - 1)))  # never the final [SEP]
 
     def _as_word(self, token_ids: Iterable[int]) -> str | None:
@@ -101,7 +109,7 @@ class BertAttackWordSwap(WordSwapMaskedLM):
         token_ids = list(token_ids)
         if any(t in self._special_ids for t in token_ids):
             return None
-        word = self._lm_tokenizer.convert_tokens_to_string(self._lm_tokenizer.convert_ids_to_tokens(token_ids))
+        word = self._mlm_tokenizer.convert_tokens_to_string(self._mlm_tokenizer.convert_ids_to_tokens(token_ids))
         word = word.strip()
         return word if utils.words_from_text(word) == [word] else None
 
@@ -110,12 +118,13 @@ class BertAttackWordSwap(WordSwapMaskedLM):
         """Multi-sub-token word: combine the top sub-tokens, rank by MLM perplexity (lowest first)."""
         rows = [ids[:self.subword_top].tolist() for ids in top_ids[:self.subword_positions]]
         combos = torch.tensor(list(itertools.islice(itertools.product(*rows), self.subword_keep)))
-        logits = self._language_model(input_ids=combos.to(self._language_model.device)).logits.float()
+        logits = self._mlm(input_ids=combos.to(self._mlm.device)).logits.float()
         nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), combos.to(logits.device),
                                                 reduction="none")  # [N, n]
         order = torch.argsort(nll.mean(dim=1).exp(), stable=True).tolist()
         words = (self._as_word(combos[j].tolist()) for j in order)
-        return list(dict.fromkeys(w for w in words if w is not None))  # two splits can spell one word
+        real = (w for w in words if w is not None and self.is_word(w))
+        return list(dict.fromkeys(real))  # two splits can spell one word
 
     def _replacement_words(self, current_text: AttackedText, index: int) -> list[str]:
         states = self._states(current_text)
@@ -133,7 +142,7 @@ class BertAttackWordSwap(WordSwapMaskedLM):
         for index in indices_to_modify:
             original = self._comparable(current_text.words[index])
             for word in self._replacement_words(current_text, index):
-                if self._comparable(word) != original:
+                if self._comparable(word) != original and _same_kind(word, original):
                     transformed.append(current_text.replace_word_at_index(index, word))
         return transformed
 
@@ -142,3 +151,9 @@ class BertAttackWordSwap(WordSwapMaskedLM):
 
     def extra_repr_keys(self) -> list[str]:
         return [*super().extra_repr_keys(), "subword_positions", "subword_top", "subword_keep"]
+
+
+def _same_kind(candidate: str, original: str) -> bool:
+    """Numbers replace numbers and words replace words: "Kate" -> "2" or "What" -> "40" is no synonym,
+    and a number has no word vector, so the word filter would pass it unchecked."""
+    return any(c.isdigit() for c in candidate) == any(c.isdigit() for c in original)

@@ -1,7 +1,8 @@
 """The attack worker: holds the models, attacks one shard at a time, returns one row per example.
 
 A plain class, so it runs in-process (tests, benchmarks) or as a Ray actor (``attack_workers.pool``
-wraps it with ``ray.remote``). The masked LM and sentence encoder are loaded once per worker; a
+wraps it with ``ray.remote``). The masked LM, sentence encoder and word lexicon (with the validity
+audit, ``attack_workers.audit``) are loaded once per worker; a
 checkpoint's classifier and its attacks are loaded once and kept while shards of that checkpoint
 keep coming (the pool prefers to send them to the worker that already holds it).
 """
@@ -42,7 +43,10 @@ class AttackWorker:
         # know; our wrapper is validated by the tests instead.
         logging.getLogger("textattack.shared.utils.install").setLevel(logging.ERROR)
 
+        from attack_workers.audit import Auditor
+        from attack_workers.lexicon import LexiconSpec, load_lexicon
         from attack_workers.protocols import Backbones
+        from attack_workers.relations import is_english_word
         from attack_workers.sentence_encoder import load_sentence_model
         from vda.mlm import load_mlm
 
@@ -53,7 +57,10 @@ class AttackWorker:
         else:
             self.device = config.device
         mlm, mlm_tokenizer = load_mlm(config.mlm, self.device)
-        self.backbones = Backbones(mlm, mlm_tokenizer, load_sentence_model(config.encoder, self.device))
+        lexicon = load_lexicon(LexiconSpec(encoder=config.encoder, mlm=config.mlm))
+        self.backbones = Backbones(mlm, mlm_tokenizer, load_sentence_model(config.encoder, self.device), lexicon)
+        mlm_words = {t for t in mlm_tokenizer.get_vocab() if t.isalpha()}  # whole-word tokens: words by construction
+        self.auditor = Auditor(lexicon.cosine, lambda word: word.lower() in mlm_words or is_english_word(word))
         self.name = f"{socket.gethostname()}:{os.getpid()}:{self.device}"
         self._checkpoint_hash: str | None = None
         self._wrapper: Any = None
@@ -110,12 +117,14 @@ class AttackWorker:
         started = time.perf_counter()
         result = attack.attack(OrderedDict(zip(target.text_columns, texts)), example.label)
         seconds = time.perf_counter() - started
-        return result_row(result, target, example, shard.shard_id, self.name, seconds)
+        return result_row(result, target, example, shard.shard_id, self.name, seconds, self.auditor)
 
 
 def result_row(result: Any, target: CheckpointTarget, example: Example, shard_id: str, worker: str,
-               seconds: float) -> dict[str, Any]:
-    """One store row (``store.EXAMPLE_SCHEMA``) from a TextAttack ``AttackResult``."""
+               seconds: float, auditor: Any) -> dict[str, Any]:
+    """One store row (``store.EXAMPLE_SCHEMA``) from a TextAttack ``AttackResult``, audited by ``auditor``."""
+    from attack_workers.audit import substitutions
+
     from textattack.attack_results import FailedAttackResult, SkippedAttackResult, SuccessfulAttackResult
 
     statuses = {SuccessfulAttackResult: "succeeded", FailedAttackResult: "failed", SkippedAttackResult: "skipped"}
@@ -126,6 +135,7 @@ def result_row(result: Any, target: CheckpointTarget, example: Example, shard_id
     perturbed = result.perturbed_result.attacked_text
     inputs = perturbed.tokenizer_input  # str, or a tuple for sentence pairs
     perturbed_texts = list(inputs) if isinstance(inputs, tuple) else [inputs]
+    changed = original.all_words_diff(perturbed)
     return {
         "checkpoint_hash": target.checkpoint_hash,
         "run_id": target.run_id,
@@ -142,7 +152,7 @@ def result_row(result: Any, target: CheckpointTarget, example: Example, shard_id
         "num_queries": int(result.num_queries),
         "num_words": len(original.words),
         "num_whitespace_words": sum(len(t.split()) for t in (example.text_a, example.text_b) if t is not None),
-        "words_changed": len(original.all_words_diff(perturbed)),
+        "words_changed": len(changed),
         "original_text": example.text_a,
         "original_text_b": example.text_b,
         "perturbed_text": perturbed_texts[0],
@@ -151,4 +161,5 @@ def result_row(result: Any, target: CheckpointTarget, example: Example, shard_id
         "shard_id": shard_id,
         "worker": worker,
         "finished_at": time.time(),
+        **auditor.audit(substitutions(original.words, perturbed.words, changed)),
     }

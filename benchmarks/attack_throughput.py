@@ -19,7 +19,11 @@ loop and the worker are compared per example; a difference is attributed to wher
 sets differ by design (words of several sub-tokens; special tokens such as [SEP] proposed as
 words) or reported as UNEXPLAINED. The pool must reproduce the worker's outcomes exactly.
 
-Part 2: the pool with 1 and 2 actors on more examples at the paper's K=48; same outcomes required.
+Part 1 also times the in-process worker under the ``vda-paper`` protocol (the counter-fitted word
+filter on) on the same examples, so the filter's cost sits next to the stock loop.
+
+Part 2: the pool with 1 and 2 actors on more examples at the paper's K=48 under ``vda-paper``
+(``--scaling-protocol``); same outcomes required.
 
 Without ``--checkpoint`` a small MR checkpoint is fine-tuned once with ``vda.train`` (plain
 fine-tuning, no VDA) into ``runs/bench-mr``. Exit status 1 if outcomes differ unexplained.
@@ -77,8 +81,8 @@ def bench_checkpoint(directory: Path) -> Path:
 
 
 def plan_shards(checkpoint: Path, num_examples: int, max_candidates: int, args: argparse.Namespace,
-                store: Path) -> list[Shard]:
-    config = EvalConfig(store=str(store), protocol="textattack", num_examples=num_examples, seed=args.seed,
+                store: Path, protocol: str = "textattack") -> list[Shard]:
+    config = EvalConfig(store=str(store), protocol=protocol, num_examples=num_examples, seed=args.seed,
                         params=AttackParams(max_candidates=max_candidates), shard_size=args.shard_size)
     return plan_evaluation([str(checkpoint)], config, WorkerConfig(), ResultStore(store)).shards
 
@@ -134,13 +138,13 @@ def rows_of(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["example_id"]: outcome(r["status"], r["perturbed_text"], r["num_queries"]) for r in results}
 
 
-def run_worker(shards: list[Shard]) -> Run:
+def run_worker(shards: list[Shard], name: str = "attack_workers AttackWorker (in process)") -> Run:
     worker = AttackWorker(WorkerConfig(num_threads=1))
     worker._attack_for(shards[0].target)  # load the classifier outside the timing, as the pool does
     start = time.perf_counter()
     results = [worker.attack_shard(shard) for shard in shards]
     rows = [row for result in results for row in result.rows]
-    return Run("attack_workers AttackWorker (in process)", 1, time.perf_counter() - start,
+    return Run(name, 1, time.perf_counter() - start,
                sum(r.cpu_seconds for r in results), os.getloadavg()[0], rows_of(rows))
 
 
@@ -239,6 +243,8 @@ def main() -> int:
     parser.add_argument("--max-candidates", type=int, default=8, help="K of the stock comparison")
     parser.add_argument("--scaling-examples", type=int, default=120, help="examples of the 1 vs 2 actor runs")
     parser.add_argument("--scaling-candidates", type=int, default=48, help="K of the 1 vs 2 actor runs (paper: 48)")
+    parser.add_argument("--scaling-protocol", default="vda-paper",
+                        help="protocol of the 1 vs 2 actor runs (default: vda-paper, the word filter on)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard-size", type=int, default=2)
     parser.add_argument("--only", choices=["all", "stock", "scaling"], default="all", help="run one part")
@@ -267,7 +273,9 @@ def compare_with_stock(checkpoint: Path, args: argparse.Namespace, tmp: Path) ->
     worker = run_worker(shards)
     print(f"{worker.name}: {worker.seconds:.0f}s, load {worker.load:.1f}", flush=True)
     (pool,) = run_pools(shards, (1,), tmp)
-    print("\n" + table([stock, worker, pool]) + "\n")
+    filtered = run_worker(plan_shards(checkpoint, args.num_examples, args.max_candidates, args, tmp / "plan-paper",
+                                      "vda-paper"), "AttackWorker, vda-paper protocol (word filter on)")
+    print("\n" + table([stock, worker, pool, filtered]) + "\n")
     print(f"pool vs in-process worker: {'identical' if pool.rows == worker.rows else 'DIFFERENT'} outcomes")
     differences = compare(stock, worker, shards)
     same_status = sum(stock.rows[i]["status"] == r["status"] for i, r in worker.rows.items())
@@ -279,8 +287,10 @@ def compare_with_stock(checkpoint: Path, args: argparse.Namespace, tmp: Path) ->
 
 def scaling(checkpoint: Path, args: argparse.Namespace, tmp: Path) -> int:
     """Part 2: the pool with 1 and 2 actors; 1 if their outcomes differ."""
-    print(f"\n## Scaling: {args.scaling_examples} MR dev examples, K={args.scaling_candidates}", flush=True)
-    shards = plan_shards(checkpoint, args.scaling_examples, args.scaling_candidates, args, tmp / "plan2")
+    print(f"\n## Scaling: {args.scaling_examples} MR dev examples, K={args.scaling_candidates}, "
+          f"{args.scaling_protocol} protocol", flush=True)
+    shards = plan_shards(checkpoint, args.scaling_examples, args.scaling_candidates, args, tmp / "plan2",
+                         args.scaling_protocol)
     one, two = run_pools(shards, (1, 2), tmp)
     print("\n" + table([one, two]) + "\n")
     print(f"2 actors vs 1 actor: {'identical' if one.rows == two.rows else 'DIFFERENT'} outcomes")

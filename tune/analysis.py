@@ -13,6 +13,11 @@ then by the first objective) and ``plots/``:
   ``sweep.attack.checkpoints: every_epoch``);
 - ``pareto_front.png``: the two objectives (or original vs attack accuracy), the Pareto front ringed;
 - ``param_importances.png``: Optuna's fANOVA importance of each varied hyperparameter per objective.
+
+Original and attack accuracies carry their 95 % Wilson interval over the attacked examples
+(``attack_workers.uncertainty``): error bars on the plots (pooled over the checkpoints that share
+a setting in Figure 3), ``Att Acc low``/``Att Acc high`` in the table. Two settings whose bars
+overlap widely are not told apart by this many examples.
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 if __package__ in (None, ""):  # python tune/analysis.py
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from attack_workers.uncertainty import format_number, wilson_interval  # noqa: E402
 from tune.config import OBJECTIVES  # noqa: E402
 
 log = logging.getLogger("tune.analysis")
@@ -95,7 +102,9 @@ def paper_table(ranked: pd.DataFrame) -> pd.DataFrame:
         "configuration": [describe(row, b) for (_, row), b in zip(ranked.iterrows(), baseline)],
         "epoch": ranked.get("epoch", pd.Series([None] * len(ranked))),
         "Dev Acc": ranked.get("metrics.dev_acc", pd.Series([math.nan] * len(ranked))),
-        "Ori Acc": ranked["clean_acc"], "Att Acc": ranked["attack_acc"], "Q Num": ranked["avg_queries"],
+        "Ori Acc": ranked["clean_acc"], "Att Acc": ranked["attack_acc"],
+        "Att Acc low": ranked["attack_acc_low"], "Att Acc high": ranked["attack_acc_high"],
+        "Q Num": ranked["avg_queries"],
         "Perturb %": ranked["perturbed_pct"], "n": ranked["num_examples"],
         "pareto": ranked["pareto"].map({True: "*", False: ""}),
     })
@@ -105,12 +114,9 @@ def paper_table(ranked: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return "nan" if math.isnan(value) else f"{value:.3f}"
-        return str(value)
-
-    rows = [[cell(v) for v in row] for row in table.itertuples(index=False)]
+    """A Markdown table; floats as every results table prints them (``attack_workers.uncertainty.format_number``)."""
+    rows = [[format_number(v) if isinstance(v, float) else str(v) for v in row]
+            for row in table.itertuples(index=False)]
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
@@ -120,6 +126,30 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 def _baseline(frame: pd.DataFrame) -> pd.Series:
     return frame[LAMBDA].astype(float) == 0 if LAMBDA in frame else pd.Series(False, index=frame.index)
+
+
+def _pooled(rows: pd.DataFrame, column: str) -> tuple[float, float, float]:
+    """An accuracy column over several checkpoints as one proportion: (value, Wilson low, Wilson high).
+
+    Pooling the counts (rather than averaging the rates) gives the interval of all the examples
+    behind a plotted point; with the same n per checkpoint the value is the mean of the rates.
+    """
+    n = int(rows["num_examples"].sum())
+    successes = round(float((rows[column] * rows["num_examples"]).sum()))
+    return (successes / n if n else math.nan), *wilson_interval(successes, n)
+
+
+def _error_bars(value: Any, low: Any, high: Any) -> np.ndarray:
+    """matplotlib's ``yerr``/``xerr``: distances from the value down to ``low`` and up to ``high``."""
+    return np.array([np.subtract(value, low), np.subtract(high, value)], dtype=float)
+
+
+def _interval_of(frame: pd.DataFrame, objective: str) -> np.ndarray | None:
+    """Per-checkpoint error bars of an objective that has an interval column (clean or attack accuracy)."""
+    column = COLUMNS[objective]
+    if f"{column}_low" not in frame:
+        return None  # dev accuracy and loss come from training, without their example counts
+    return _error_bars(frame[column], frame[f"{column}_low"], frame[f"{column}_high"])
 
 
 def plot_hyperparameters(summary: pd.DataFrame, path: Path) -> Path:
@@ -132,10 +162,14 @@ def plot_hyperparameters(summary: pd.DataFrame, path: Path) -> Path:
     for ax, param in zip(axes[0], params):
         rows = vda if param != LAMBDA else summary
         for column, label, color in (("clean_acc", "Ori Acc", "tab:blue"), ("attack_acc", "Att Acc", "tab:red")):
-            means = rows.groupby(rows[param].astype(float))[column].mean().sort_index()
-            ax.plot(means.index, means.values, "o-", color=color, label=f"VDA {label}")
+            points = pd.DataFrame({setting: _pooled(group, column) for setting, group
+                                   in rows.groupby(rows[param].astype(float))}, index=["value", "low", "high"]).T
+            ax.errorbar(points.index, points["value"], yerr=_error_bars(points["value"], points["low"], points["high"]),
+                        fmt="o-", capsize=3, color=color, label=f"VDA {label}")
             if len(base) and param != LAMBDA:
-                ax.axhline(base[column].mean(), color=color, ls="--", lw=1, label=f"baseline {label}")
+                value, low, high = _pooled(base, column)
+                ax.axhline(value, color=color, ls="--", lw=1, label=f"baseline {label}")
+                ax.axhspan(low, high, color=color, alpha=0.08)
         if param == "config.vda.sigma" and len(rows) and rows[param].astype(float).min() > 0:
             ax.set_xscale("log")
         ax.set_xlabel(param[len("config."):])
@@ -150,15 +184,18 @@ def plot_epochs(summary: pd.DataFrame, checkpoints: pd.DataFrame, path: Path) ->
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    attacked = summary.set_index("checkpoint_hash")["attack_acc"] if len(summary) else pd.Series(dtype=float)
+    bounds = ["attack_acc", "attack_acc_low", "attack_acc_high"]
+    attacked = summary.set_index("checkpoint_hash")[bounds] if len(summary) else pd.DataFrame(columns=bounds)
     for run_id, rows in checkpoints.sort_values("epoch").groupby("run_id"):
         color = "tab:gray" if _baseline(rows).all() else "tab:green"
         kind = "baseline" if _baseline(rows).all() else "VDA"
         ax.plot(rows["epoch"], rows["metrics.dev_acc"], "o-", color=color, alpha=0.8, label=f"{kind} dev acc")
         hit = rows[rows["checkpoint_hash"].isin(attacked.index)]
         if len(hit):
-            ax.plot(hit["epoch"], attacked.loc[hit["checkpoint_hash"]].values, "s--", color=color, alpha=0.8,
-                    label=f"{kind} attack acc")
+            acc = attacked.loc[hit["checkpoint_hash"]]
+            ax.errorbar(hit["epoch"], acc["attack_acc"], fmt="s--", capsize=3, color=color, alpha=0.8,
+                        yerr=_error_bars(acc["attack_acc"], acc["attack_acc_low"], acc["attack_acc_high"]),
+                        label=f"{kind} attack acc")
     handles = dict(zip(*reversed(ax.get_legend_handles_labels())))  # one legend entry per label
     ax.legend(handles.values(), handles.keys(), fontsize=8)
     ax.set_xlabel("epoch")
@@ -169,13 +206,19 @@ def plot_epochs(summary: pd.DataFrame, checkpoints: pd.DataFrame, path: Path) ->
 
 
 def plot_pareto(ranked: pd.DataFrame, objectives: Sequence[str], path: Path) -> Path:
-    """The trade-off of two objectives (the sweep's, else Ori Acc vs Att Acc), Pareto-optimal points ringed."""
+    """The trade-off of two objectives (the sweep's, else Ori Acc vs Att Acc), Pareto-optimal points ringed.
+
+    Accuracies measured by the attack carry their 95 % Wilson interval as error bars: a point off
+    the front whose bars reach it is not shown to be worse.
+    """
     import matplotlib.pyplot as plt
 
     pair = list(objectives) if len(objectives) == 2 else ["clean_acc", "attack_acc"]
     x, y = sorted(pair, key=lambda o: o == "attack_acc")  # robustness on the y axis when it is an objective
     front = ranked[pareto_mask(ranked, (x, y))].sort_values(COLUMNS[x])
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.errorbar(ranked[COLUMNS[x]], ranked[COLUMNS[y]], xerr=_interval_of(ranked, x), yerr=_interval_of(ranked, y),
+                fmt="none", ecolor="lightgray", zorder=0)
     ax.scatter(ranked[COLUMNS[x]], ranked[COLUMNS[y]], c=["tab:gray" if b else "tab:green" for b in _baseline(ranked)])
     ax.plot(front[COLUMNS[x]], front[COLUMNS[y]], "k--o", lw=1, ms=12, mfc="none", label="Pareto front")
     for _, row in ranked.iterrows():

@@ -24,15 +24,32 @@ from typing import Any, Mapping
 import yaml
 
 from attack_workers.protocols import PROTOCOLS, AttackParams
-from tune.space import VARIANT_KEY, Distribution, merge, nest, train_config
-# vda.config's dataclass builder and checks, shared so both configs report problems alike (private today)
-from vda.config import ConfigError, build_dataclass, check_one_of, to_plain, apply_overrides
+from tune.space import VARIANT_KEY, Distribution, train_config
+# vda.config's dataclass builder and checks, shared so both configs report problems alike
+from vda.config import ConfigError, apply_overrides, build_dataclass, check_one_of, describe_source, to_plain
 from vda.data import SPLITS
+from vda.dotted import lookup, merge, nest
 
 SECTIONS = ("fixed", "variants", "search", "sweep")
-SEARCHERS = ("grid", "optuna")
-SCHEDULERS = ("none", "asha")
-ATTACKED_CHECKPOINTS = ("best", "last", "every_epoch")
+SWEEP_CHOICES: dict[str, dict[str, str]] = {
+    "sweep.searcher": {
+        "grid": "Tune's variant generator: every grid value x variant, ranges sampled (seeded)",
+        "optuna": "Optuna's TPE (seeded, kept in optuna.db), told each trial's objectives once its attack is done",
+    },
+    "sweep.scheduler": {
+        "none": "every trial trains all its epochs",
+        "asha": "ASHA stops poor trials early on fixed.selection_metric (after sweep.asha.grace_period epochs)",
+    },
+    "sweep.attack.checkpoints": {
+        "best": "each trial's best epoch (by fixed.selection_metric), attacked when the trial ends",
+        "last": "each trial's last epoch, attacked when the trial ends",
+        "every_epoch": "every epoch's checkpoint, as it is reported (paper Figure 4)",
+    },
+}
+"""Enumerated sweep keys with each value's meaning; ``sweep_choices()`` adds objectives and protocols."""
+SEARCHERS = tuple(SWEEP_CHOICES["sweep.searcher"])
+SCHEDULERS = tuple(SWEEP_CHOICES["sweep.scheduler"])
+ATTACKED_CHECKPOINTS = tuple(SWEEP_CHOICES["sweep.attack.checkpoints"])
 CONFIG_DIR = Path(__file__).parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 
@@ -41,14 +58,22 @@ DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 class Objective:
     mode: str  # "max" or "min"
     from_attack: bool  # known only once the attack pool has attacked the trial's checkpoint
+    description: str  # what --help prints
 
 
 OBJECTIVES = {
-    "dev_acc": Objective("max", False),  # the checkpoint's accuracy on the whole dev split (training)
-    "dev_loss": Objective("min", False),
-    "clean_acc": Objective("max", True),  # paper's "Ori Acc": accuracy on the attacked examples
-    "attack_acc": Objective("max", True),  # paper's "Att Acc": accuracy under BERT-Attack
+    "dev_acc": Objective("max", False, "maximise the checkpoint's accuracy on the whole dev split (from training)"),
+    "dev_loss": Objective("min", False, "minimise the checkpoint's dev cross-entropy (from training)"),
+    "clean_acc": Objective("max", True, "maximise the paper's Ori Acc: accuracy on the attacked examples"),
+    "attack_acc": Objective("max", True, "maximise the paper's Att Acc: accuracy under BERT-Attack"),
 }
+
+
+def sweep_choices() -> dict[str, dict[str, str]]:
+    """Every enumerated sweep key with its values' meanings; protocols are read from attack_workers at run time."""
+    return {**SWEEP_CHOICES,
+            "sweep.objectives": {name: o.description for name, o in OBJECTIVES.items()},
+            "sweep.attack.protocol": {p.name: p.description for p in PROTOCOLS.values()}}
 
 
 @dataclass(frozen=True)
@@ -157,7 +182,7 @@ def config_path(name_or_path: str | Path | None) -> Path:
 def load_sweep(path: str | Path | None = None, overrides: list[str] | None = None) -> SweepSpec:
     """Read a sweep YAML (default: ``tune/configs/default.yaml``), apply overrides, validate everything."""
     path = config_path(path)
-    return sweep_from_dict(apply_sweep_overrides(read_yaml(path), overrides or []), str(path))
+    return sweep_from_dict(apply_sweep_overrides(read_yaml(path), overrides or []), describe_source(path, overrides))
 
 
 def apply_sweep_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -186,6 +211,7 @@ def sweep_from_dict(raw: Mapping[str, Any], source: str = "sweep config") -> Swe
     problems += _check_sweep(sweep, search, variants)
     problems += _check_trials(fixed, variants, search)
     if not problems:
+        problems += _check_asha(sweep, fixed, variants, search)
         fixed, variants = _absolute_paths(fixed, variants, problems)
     if problems:
         raise ConfigError(problems, source)
@@ -210,7 +236,7 @@ def _absolute_paths(fixed: dict[str, Any], variants: dict[str, dict[str, Any]],
         flat = dataclasses.asdict(train_config(base, overrides, where))
         changed = {}
         for key in LOCAL_FILES + LOCAL_MODELS:
-            value = str(_dotted(flat, key) or "")
+            value = str(lookup(flat, key) or "")
             if value in ("", "mr", "default", inherited.get(key)) or value.startswith("hf:"):
                 continue
             path = Path(value).expanduser()
@@ -223,17 +249,11 @@ def _absolute_paths(fixed: dict[str, Any], variants: dict[str, dict[str, Any]],
         return changed
 
     fixed = merge(fixed, nest(resolved(fixed, {}, "fixed", {})))
-    shared = {key: str(_dotted(dataclasses.asdict(train_config(fixed, {}, "fixed")), key) or "")
+    shared = {key: str(lookup(dataclasses.asdict(train_config(fixed, {}, "fixed")), key) or "")
               for key in LOCAL_FILES + LOCAL_MODELS}
     variants = {name: {**overrides, **resolved(fixed, overrides, f"variants.{name}", shared)}
                 for name, overrides in variants.items()}
     return fixed, variants
-
-
-def _dotted(tree: Mapping[str, Any], key: str) -> Any:
-    for part in key.split("."):
-        tree = tree.get(part, {}) if isinstance(tree, Mapping) else {}
-    return tree or None
 
 
 def _mapping(raw: Mapping[str, Any], key: str, problems: list[str]) -> dict[str, Any]:
@@ -338,6 +358,27 @@ def _check_trials(fixed: dict[str, Any], variants: Mapping[str, Mapping[str, Any
         for value in dist.candidates():
             problems += _trial_problems(fixed, {key: value}, f"search.{key}={value!r}")
     return list(dict.fromkeys(problems))
+
+
+def max_epochs(fixed: Mapping[str, Any], variants: Mapping[str, Mapping[str, Any]],
+               search: Mapping[str, Distribution]) -> int:
+    """The most epochs any trial can train (ASHA's ``max_t``: one Tune iteration per epoch)."""
+    candidates = [train_config(fixed, overrides, "variant").epochs for overrides in [{}, *variants.values()]]
+    if "epochs" in search:
+        candidates += [int(v) for v in search["epochs"].candidates()]
+    return max(candidates)
+
+
+def _check_asha(s: SweepConfig, fixed: Mapping[str, Any], variants: Mapping[str, Mapping[str, Any]],
+                search: Mapping[str, Distribution]) -> list[str]:
+    """ASHA asserts grace_period <= max_t when the sweep starts; say so at load, with the fix."""
+    if s.scheduler != "asha":
+        return []
+    longest = max_epochs(fixed, variants, search)
+    if s.asha.grace_period <= longest:
+        return []
+    return [f"sweep.asha.grace_period: {s.asha.grace_period} is more than the {longest} epoch(s) any trial trains, "
+            f"so ASHA could never stop a trial; use a grace_period <= {longest}, more epochs, or sweep.scheduler: none"]
 
 
 def _trial_problems(fixed: dict[str, Any], overrides: Mapping[str, Any], where: str) -> list[str]:

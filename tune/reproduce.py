@@ -1,4 +1,4 @@
-"""The paper's tables from a results store: mean and std over seeds, the paper's numbers beside.
+"""The paper's tables from a results store: means over seeds with 95 % intervals, the paper's numbers beside.
 
     python tune/sweep.py --config paper_table2_mr                       # trains and attacks the rows
     python -m tune.reproduce --store results/paper-table2-mr/store      # Tables 2-3 layout
@@ -7,9 +7,11 @@
 A row is one method (strategy or RoBERTa, with or without VDA, an ablation of VDA, with or
 without ADA) and substitution mode, over every seed in the store. Its label is derived from the
 recorded training config, not from the sweep's variant names, so any store can be laid out this
-way. The columns are the paper's (Ori Acc, Att Acc, Q Num, Perturb) as "mean ± std", followed by
-the published numbers of that row when the dataset is one of the paper's: ``--table main``
-(Tables 2-3), ``ablation`` (Table 4) or ``ada`` (Table 5).
+way. The columns are the paper's (Ori Acc, Q Num, Perturb as "mean ± std" over seeds; Att Acc and
+its paired difference to the base method as "0.210 [0.185, 0.237]", a 95 % bootstrap interval over
+seeds and examples), "Flagged" when the validity audit has run, then the published numbers of that
+row when the dataset is one of the paper's: ``--table main`` (Tables 2-3), ``ablation`` (Table 4)
+or ``ada`` (Table 5).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from attack_workers.store import load_examples
+from attack_workers.uncertainty import (bootstrap_mean, format_ci, format_number, paired_delta, paired_differences,
+                                        robust_matrix)
 from tune.analysis import load_results, to_markdown
 
 METRICS = {"Ori Acc": "clean_acc", "Att Acc": "attack_acc", "Q Num": "avg_queries", "Perturb": "perturbed_pct"}
@@ -67,13 +72,49 @@ def _value(config: Mapping[str, Any], key: str, default: Any) -> Any:
     return default if value is None or (isinstance(value, float) and value != value) else value
 
 
-def _paired_delta(group: pd.DataFrame, base_attack: pd.Series) -> str:
-    """Mean ± std over seeds of (attack accuracy - the base method's with the same seed); '' for base rows."""
+def _attack_key(group: pd.DataFrame) -> str | None:
+    """The group's attack key if it has one; None if several (a checkpoint attacked under two is then an error)."""
+    keys = group["attack_key"].unique()
+    return str(keys[0]) if len(keys) == 1 else None
+
+
+def _attack_accuracy(group: pd.DataFrame, examples: pd.DataFrame) -> str:
+    """Att Acc over the group's checkpoints (one per seed) with its two-level bootstrap interval."""
+    matrix = robust_matrix(examples, list(group["checkpoint_hash"]), _attack_key(group))
+    return format_ci(*bootstrap_mean(matrix.to_numpy()))
+
+
+def _paired_delta(group: pd.DataFrame, bases: pd.DataFrame, examples: pd.DataFrame) -> str:
+    """Att Acc - the base method's, paired by seed and example id, with its CI; '' for base rows.
+
+    A seed with several checkpoints on one side (every epoch attacked) pairs each with each.
+    """
     if (group["row"] == group["base"]).all():
         return ""
-    keys = list(zip(group["base"], group["config.seed"]))
-    deltas = [a - base_attack[key] for a, key in zip(group["attack_acc"].astype(float), keys) if key in base_attack]
-    return f"{pd.Series(deltas).mean():+.3f} ± {pd.Series(deltas).std(ddof=0):.3f}" if deltas else "no base"
+    keys = ["base", "config.seed", "attack_key"]
+    pairs = group[[*keys, "checkpoint_hash"]].merge(bases[[*keys, "checkpoint_hash"]], on=keys,
+                                                    suffixes=("", "_base"))
+    if pairs.empty:
+        return "no base"
+    differences = paired_differences(examples, list(zip(pairs["checkpoint_hash"], pairs["checkpoint_hash_base"])),
+                                     _attack_key(group))
+    delta = paired_delta(differences)
+    return format_ci(delta.delta, delta.low, delta.high, signed=True)
+
+
+def _protocol_label(group: pd.DataFrame) -> str:
+    """'vda-paper', with the word threshold when the attack used one (rows of two thresholds differ)."""
+    protocol = str(group["protocol"].iloc[0])
+    threshold = group.get("attack.word_similarity_threshold")
+    if protocol == "vda-paper" and threshold is not None and threshold.notna().all():
+        return f"{protocol} (word cos >= {float(threshold.iloc[0]):g})"
+    return protocol
+
+
+def _mean_std(values: pd.Series) -> str:
+    """'0.820 ± 0.020': mean and (population) std over the seeds of a row."""
+    values = values.astype(float)
+    return f"{values.mean():.3f} ± {values.std(ddof=0):.3f}"
 
 
 def _span(counts: pd.Series) -> str:
@@ -90,12 +131,23 @@ def paper_dataset(summary: pd.DataFrame, dataset: str | None) -> str | None:
     return PAPER_DATASETS.get(str(recorded[0])) if len(recorded) == 1 else None
 
 
-def reproduction_table(summary: pd.DataFrame, dataset: str | None = None, table: str = "main") -> pd.DataFrame:
+def reproduction_table(summary: pd.DataFrame, examples: pd.DataFrame, dataset: str | None = None,
+                       table: str = "main") -> pd.DataFrame:
     """Group attacked checkpoints by (row, mode) over seeds; add the paper's numbers when known.
 
-    "Δ Att Acc" is the row's attack accuracy minus that of its base method (the same strategy,
-    without VDA or ADA) trained with the same seed, as mean ± std over the seeds both have: the
-    paired difference, which seed-to-seed variation of the two rows does not blur.
+    ``summary`` is the store's summary, ``examples`` its per-example rows (what the intervals
+    resample). "Att Acc" pools the row's seeds: robust examples over attacked examples of every
+    seed (the mean over seeds once every seed has the same examples), with a 95 % two-level
+    bootstrap interval that resamples seeds and example ids (``attack_workers.uncertainty``).
+    Bootstrap rather than Wilson on the pooled counts: Wilson sees only the example sample, but a
+    method's Att Acc also moves with its training seed, and an interval for the method (not for
+    one checkpoint) has to include that; with one seed the two nearly agree. "Δ Att Acc" is the
+    row's attack accuracy minus that of its base method (the same strategy, without VDA or ADA)
+    trained with the same seed, on the same example ids, bootstrapped the same way: the paired
+    difference, which the variation the two rows share does not blur. An interval that excludes
+    0 is a difference these seeds and examples support. "Flagged" (the mean over seeds of the
+    share of successful attacks the validity audit flags) appears when the summary has
+    ``flagged_share``.
     """
     if summary.empty:
         raise ValueError("the store has no attacked checkpoints; run the sweep (and its attacks) first")
@@ -107,15 +159,19 @@ def reproduction_table(summary: pd.DataFrame, dataset: str | None = None, table:
     frame["mode"] = frame["config.vda.mode"].where(frame["config.vda.lam"].astype(float) > 0, "-")
     paper = paper_numbers(table, paper_dataset(frame, dataset) or "")
     frame["base"] = [row.split("+")[0] for row in frame["row"]]
-    base_attack = frame[frame["row"] == frame["base"]].groupby(["base", "config.seed"])["attack_acc"].mean()
+    bases = frame[frame["row"] == frame["base"]]
     records = []
-    for (row, mode), group in frame.groupby(["row", "mode"], sort=False):
-        record = {"Method": row, "mode": mode, "seeds": int(group["config.seed"].nunique()),
+    # One attack key = one protocol with one set of parameters on one example set: rows of two keys
+    # (the legacy protocol, another threshold) are different measurements and never pooled.
+    for (key, row, mode), group in frame.groupby(["attack_key", "row", "mode"], sort=False):
+        record = {"protocol": _protocol_label(group), "Method": row, "mode": mode,
+                  "seeds": int(group["config.seed"].nunique()),
                   "examples": _span(group["num_examples"]) if "num_examples" in group else "?"}
         for label, column in METRICS.items():
-            values = group[column].astype(float)
-            record[label] = f"{values.mean():.3f} ± {values.std(ddof=0):.3f}"
-        record["Δ Att Acc"] = _paired_delta(group, base_attack)
+            record[label] = _attack_accuracy(group, examples) if column == "attack_acc" else _mean_std(group[column])
+        record["Δ Att Acc"] = _paired_delta(group, bases, examples)
+        if "flagged_share" in group:
+            record["Flagged"] = format_number(group["flagged_share"].astype(float).mean())
         if row in paper:
             record.update({f"paper {label}": value for label, value in zip(METRICS, paper[row])})
         records.append(record)
@@ -123,7 +179,7 @@ def reproduction_table(summary: pd.DataFrame, dataset: str | None = None, table:
     base = [m.split("+")[0] for m in result["Method"]]
     result["_order"] = [ROW_ORDER.index(b) if b in ROW_ORDER else len(ROW_ORDER) for b in base]
     result["_plus"] = [m.count("+") for m in result["Method"]]
-    return (result.sort_values(["_order", "_plus", "Method", "mode"])
+    return (result.sort_values(["protocol", "_order", "_plus", "Method", "mode"])
             .drop(columns=["_order", "_plus"]).reset_index(drop=True))
 
 
@@ -137,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                              f"{', '.join(sorted(set(PAPER_DATASETS.values())))}")
     args = parser.parse_args(argv)
     summary, _, _ = load_results(args.store)
-    print(to_markdown(reproduction_table(summary, args.dataset, args.table)))
+    print(to_markdown(reproduction_table(summary, load_examples(args.store), args.dataset, args.table)))
     return 0
 
 

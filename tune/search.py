@@ -20,6 +20,7 @@ from ray.tune.search import BasicVariantGenerator
 from ray.tune.search.optuna import OptunaSearch
 
 from tune.config import OBJECTIVES, SweepSpec
+from tune.ray_compat import close_optuna_trial, open_optuna_trial
 from tune.space import train_config
 from tune.trainable import IS_BEST
 
@@ -52,7 +53,7 @@ class ObjectiveOptunaSearch(OptunaSearch):
             super().on_trial_complete(trial_id, None, error)
 
     def is_open(self, trial_id: str) -> bool:
-        return trial_id in self._ot_trials and trial_id not in self._completed_trials
+        return open_optuna_trial(self, trial_id) is not None
 
     def tell(self, trial_id: str, values: Mapping[str, float] | None) -> None:
         """Close ``trial_id``'s Optuna trial with its objective values; None or a missing value: failed."""
@@ -64,9 +65,7 @@ class ObjectiveOptunaSearch(OptunaSearch):
         ok = bool(found) and all(v is not None and math.isfinite(v) for v in found)
         value = (found if len(found) > 1 else found[0]) if ok else None
         state = optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL
-        # skip_if_finished: a trial told just before an interruption is told again after the resume
-        self._ot_study.tell(self._ot_trials[trial_id], value, state=state, skip_if_finished=True)
-        self._completed_trials.add(trial_id)
+        close_optuna_trial(self, trial_id, value, state)
 
 
 def optuna_storage_url(output_dir: Path) -> str:

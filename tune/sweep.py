@@ -4,6 +4,7 @@
     python tune/sweep.py --config tune/configs/optuna.yaml sweep.num_samples=16 sweep.max_concurrent_trials=4
     python tune/sweep.py --resume --name vda-default        # continue an interrupted sweep
     python tune/sweep.py fixed.epochs=3 'search.vda.k={grid: [1, 3, 5]}'   # override single values
+    python tune/sweep.py --config optuna --smoke-test      # minutes, sized for this machine, offline
 
 Ray: ``--address`` or ``RAY_ADDRESS`` joins that cluster; otherwise a cluster started with
 ``ray start`` on this machine (the head node of ``ray up cluster.yaml``); otherwise a local Ray
@@ -14,36 +15,51 @@ unchanged; ``--resume`` continues it with its saved configuration. Outputs, all 
 ``<sweep.output_dir>/<sweep.name>/``: ``store/`` (results store), ``summary.csv``/``summary.md``,
 ``plots/``, ``optuna.db`` (Optuna searcher), ``sweep.yaml`` (the resolved configuration).
 
-Exit status: 0 when every trial finished, 1 when some failed (the rest are in the table), 2 for
-an unusable configuration.
+``--smoke-test`` runs one trial of 2 steps on 32 examples with the packaged models (so it needs no
+download), attacks 4 examples, shrinks ``sweep.asha.grace_period`` to its single epoch, caps trial
+and attack resources to half of this machine each (GPUs only if it has some) and is named
+``<name>-smoke``; overrides given with it still win.
+
+Exit status: 0 when every trial finished and every checkpoint to attack was attacked, 1 when a
+trial failed or a checkpoint could not be attacked completely (both listed; the rest are in the
+table; ``--resume`` retries what was not attacked), 2 for an unusable configuration.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, ""):  # run as a script (python tune/sweep.py): import from the repository root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import yaml  # noqa: E402
 
-from tune.config import (AttackSettings, SweepSpec, TrialResources, load_sweep, read_yaml,  # noqa: E402
-                         shipped_configs, sweep_from_dict)
-from vda.config import ConfigError  # noqa: E402
+from tune.config import (AttackSettings, SweepConfig, SweepSpec, TrialResources, load_sweep,  # noqa: E402
+                         read_yaml, shipped_configs, sweep_choices, sweep_from_dict)
+from vda.config import CHOICES, ConfigError, format_choices  # noqa: E402
+from vda.dotted import flatten  # noqa: E402
+
+if TYPE_CHECKING:
+    from tune.pipeline import Unattacked
 
 log = logging.getLogger("tune.sweep")
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SMOKE_TEST = ["fixed.data.max_train_examples=32", "fixed.data.max_eval_examples=32", "fixed.epochs=1",
-              "fixed.max_steps=2", "sweep.attack.num_examples=4", "sweep.num_samples=1"]
+# --smoke-test: every trial trains 2 steps of 1 epoch on 32 examples with the packaged models, and 4
+# examples are attacked. The keys a variant or the search space may also set are replaced there too.
+SMOKE_TRIAL = {"data.max_train_examples": 32, "data.max_eval_examples": 32, "epochs": 1, "max_steps": 2,
+               "model": "default", "mlm": "default"}
+SMOKE_SWEEP = {"num_samples": 1, "max_concurrent_trials": 1, "asha.grace_period": 1, "attack.num_examples": 4,
+               "attack.workers": 1, "attack.mlm": "default", "attack.encoder": "default"}
 
 
 class SweepError(RuntimeError):
@@ -59,6 +75,7 @@ class SweepOutcome:
     table: str
     files: dict[str, Path]  # what analysis wrote: summary_csv, summary_md, plots...
     seconds: float
+    unattacked: list[Unattacked] = field(default_factory=list)  # checkpoints not attacked completely, and why
 
 
 @dataclass(frozen=True)
@@ -114,35 +131,42 @@ def resolve_run(spec: SweepSpec, resume: bool) -> tuple[SweepSpec, bool]:
     return spec, True
 
 
-def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [d for k in sorted(set(old) | set(new), key=str)
-                for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
-    return [] if old == new else [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``key: old -> new`` for every dotted key whose value differs."""
+    before, after = flatten(old), flatten(new)
+    return [f"{k}: {before.get(k)!r} -> {after.get(k)!r}" for k in sorted(set(before) | set(after))
+            if before.get(k) != after.get(k)]
 
 
 def connect(address: str | None) -> bool:
     """Join ``address``, ``RAY_ADDRESS`` or a ``ray start`` cluster, else start a local Ray; True if local."""
     import ray
-    from ray._private.utils import read_ray_address  # the `ray start` cluster ray.init() itself would join
+    from tune.ray_compat import read_ray_address  # the `ray start` cluster ray.init() itself would join
 
     target = address or os.environ.get("RAY_ADDRESS") or read_ray_address()
     if target:
         ray.init(address=target, include_dashboard=False)
         return False
+    # A private instance for this process: without this, Ray >= 2.52 writes ~/.ray/auth_token and warns.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     ray.init(address="local", include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
     return True
 
 
 def place(spec: SweepSpec, local: bool) -> _Placement:
-    """Fit trials and attack workers into a local Ray (drop GPUs it lacks, cap concurrency); a cluster autoscales."""
+    """Fit trials and attack workers into the connected Ray (see ``fit_resources``)."""
     import ray
 
+    total = ray.cluster_resources()
+    return fit_resources(spec, total.get("CPU", 0.0), total.get("GPU", 0.0), local)
+
+
+def fit_resources(spec: SweepSpec, cpus: float, gpus: float, local: bool) -> _Placement:
+    """Fit trials and attack workers into a local Ray of ``cpus``/``gpus`` (drop GPUs it lacks, cap
+    concurrency; SweepError when not even one trial fits); a cluster autoscales, so it is taken as is."""
     sweep = spec.sweep
     trial, attack, concurrent = sweep.trial, sweep.attack, sweep.max_concurrent_trials
-    total = ray.cluster_resources()
-    cpus, gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
     if local:
         if not gpus and (trial.gpus or attack.gpus):
             log.warning("no GPU on this machine: trials and attack workers run on CPUs")
@@ -204,6 +228,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, address: str | None = None,
     import ray
 
     from tune.analysis import write_report
+    from tune.pipeline import unattacked_checkpoints
     from tune.search import optuna_storage_url
 
     started = time.time()
@@ -221,13 +246,69 @@ def run_sweep(spec: SweepSpec, resume: bool = False, address: str | None = None,
     optuna_url = optuna_storage_url(out) if spec.sweep.searcher == "optuna" else None
     table, files = write_report(out / "store", out, spec.sweep.objectives, optuna_url, spec.sweep.name)
     failed = [r.path.rsplit("/", 1)[-1] for r in results if r.error is not None]
-    return SweepOutcome(out, experiment_path(spec), len(results), failed, table, files, time.time() - started)
+    return SweepOutcome(out, experiment_path(spec), len(results), failed, table, files, time.time() - started,
+                        unattacked_checkpoints(out))
+
+
+def smoke_test_overrides(spec: SweepSpec, cpus: float, gpus: float) -> list[str]:
+    """Overrides that shrink ``spec`` to a smoke test that fits a machine of ``cpus``/``gpus``.
+
+    Every trial trains 2 steps with the packaged models (a smoke test checks the sweep machinery
+    in minutes, offline; it does not download or train the configured backbone), the scheduler's
+    grace period fits its single epoch, one trial and one attack worker share the machine, and
+    results go to ``results/`` when ``sweep.output_dir``'s parent (a cluster mount) is missing.
+    """
+    out = [f"fixed.{key}={value}" for key, value in SMOKE_TRIAL.items()]
+    out += [f"sweep.{key}={value}" for key, value in SMOKE_SWEEP.items()]
+    out += _smoke_resources(spec.sweep, cpus, gpus)
+    for name, overrides in spec.variants.items():
+        shrunk = {key: SMOKE_TRIAL.get(key, value) for key, value in overrides.items()}
+        if shrunk != overrides:
+            out.append(f"variants.{name}={json.dumps(shrunk)}")
+    kind = "grid" if spec.sweep.searcher == "grid" else "choice"
+    out += [f"search.{key}={{{kind}: [{json.dumps(SMOKE_TRIAL[key])}]}}" for key in spec.search if key in SMOKE_TRIAL]
+    if "://" not in spec.sweep.output_dir and not Path(spec.sweep.output_dir).expanduser().resolve().parent.is_dir():
+        out.append(f"sweep.output_dir={SweepConfig.output_dir}")
+    return out
+
+
+def _smoke_resources(sweep: SweepConfig, cpus: float, gpus: float) -> list[str]:
+    """Trial and attack worker resources capped so that one of each fits side by side on this machine."""
+    attack_gpu = sweep.attack.enabled and sweep.attack.gpus > 0
+    cpu_share = cpus / 2 if sweep.attack.enabled else cpus
+    gpu_share = gpus / 2 if attack_gpu and sweep.trial.gpus > 0 else gpus
+    return [f"sweep.trial.cpus={min(sweep.trial.cpus, cpu_share)}",
+            f"sweep.trial.gpus={min(sweep.trial.gpus, gpu_share)}",
+            f"sweep.attack.cpus={min(sweep.attack.cpus, cpu_share)}",
+            f"sweep.attack.gpus={min(sweep.attack.gpus, gpu_share)}"]
+
+
+def machine_resources() -> tuple[float, float]:
+    """(CPUs this process may use, GPUs visible): what a local Ray started here would offer."""
+    import torch
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return float(cpus), float(torch.cuda.device_count())
+
+
+def load_smoke_test(config: str | None, overrides: list[str]) -> SweepSpec:
+    """The sweep ``config`` + ``overrides`` shrunk by ``smoke_test_overrides`` (``overrides`` still win),
+    under its own name so that a later full run of the same config does not collide with it."""
+    spec = load_sweep(config, overrides)
+    spec = load_sweep(config, smoke_test_overrides(spec, *machine_resources()) + overrides)
+    return dataclasses.replace(spec, sweep=dataclasses.replace(spec.sweep, name=f"{spec.sweep.name}-smoke"))
+
+
+def _help_epilog() -> str:
+    allowed = ["allowed values:", *format_choices(sweep_choices()), "",
+               "training keys (fixed.<key>, and the keys of variants and search; python -m vda.train --help):",
+               *format_choices(CHOICES)]
+    return "\n\n".join([*__doc__.split("\n\n")[1:], "\n".join(allowed)])
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python tune/sweep.py", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_help_epilog())
     parser.add_argument("overrides", nargs="*",
                         help="key=value overrides: sweep.num_samples=8, fixed.vda.mode=paper, "
                              "'search.vda.sigma={grid: [0.5, 2.0]}', 'variants.ce={vda.loss: ce}'")
@@ -236,20 +317,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", help="experiment name (= sweep.name)")
     parser.add_argument("--resume", action="store_true", help="continue the named sweep with its saved configuration")
     parser.add_argument("--address", help="Ray cluster to join, e.g. 'auto' or host:port (default: see above)")
-    parser.add_argument("--smoke-test", action="store_true", help="a tiny version of the sweep: few examples, steps")
+    parser.add_argument("--smoke-test", action="store_true",
+                        help="a tiny version of the sweep sized for this machine: 1 trial of 2 steps on the packaged "
+                             "models, 4 attacked examples, named <name>-smoke")
     parser.add_argument("--quiet", action="store_true", help="no trial table or progress bars")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    # intermixed: overrides may come before and after options (... sweep.x=1 --quiet fixed.y=2)
+    args = _parser().parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    overrides = (SMOKE_TEST if args.smoke_test else []) + args.overrides
-    overrides += [f"sweep.name={args.name}"] if args.name else []
+    overrides = args.overrides + ([f"sweep.name={args.name}"] if args.name else [])
     try:
-        spec = load_sweep(args.config, overrides)
-        if args.smoke_test:  # its own experiment: a later full run of the same config must not collide with it
-            spec = dataclasses.replace(spec, sweep=dataclasses.replace(spec.sweep, name=f"{spec.sweep.name}-smoke"))
+        spec = load_smoke_test(args.config, overrides) if args.smoke_test else load_sweep(args.config, overrides)
         outcome = run_sweep(spec, args.resume, args.address, progress=not args.quiet)
     except (ConfigError, SweepError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -262,7 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nsweep {out.name} done in {outcome.seconds / 60:.1f} min, {outcome.num_trials} trial(s){failed}. "
           f"Store: {out / 'store'}  Table: {out / 'summary.md'} (.csv)  Plots: {out / 'plots'}/  "
           f"Tune experiment: {outcome.experiment_path}")
-    return 1 if outcome.failed_trials else 0
+    for u in outcome.unattacked:
+        print(f"not attacked completely: trial {u.trial_id}: {u.path}: {u.reason}", file=sys.stderr)
+    if outcome.unattacked:
+        print(f"{len(outcome.unattacked)} checkpoint(s) were not attacked completely (listed in "
+              f"{out / 'unattacked.json'}); fix the cause and continue with --resume", file=sys.stderr)
+    return 1 if outcome.failed_trials or outcome.unattacked else 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ the experiment storage. A retried or restored trial gets it back from ``tune.get
 and ``fit`` continues after that epoch, so no finished epoch is trained twice. ``is_best`` marks
 the epochs that improved ``selection_metric``; ``tune.search.checkpoint_config`` keeps the latest
 of those, which is the trial's best checkpoint, for the attack pipeline.
+
+With ``fixed.eval_test`` (the default) every improving epoch is also evaluated on the test split:
+its checkpoint's manifest and that epoch's result carry ``test_acc``/``test_loss``, and every
+result carries ``best_test_acc``/``best_test_loss``, the best epoch so far's. The trial's last
+result thus holds its selected model's test metrics, also when the trial was restored mid-run.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ def train_trial(sampled: dict[str, Any], *, fixed: Mapping[str, Any], variants: 
     run_id = f"{context.get_trial_id()}-{variant}" if variant else context.get_trial_id()
 
     def report(epoch: EpochReport) -> None:
-        tune.report({**epoch.metrics, IS_BEST: int(epoch.is_best)},
+        best_test = {f"best_{k}": v for k, v in epoch.best_test.items()}
+        tune.report({**epoch.metrics, **best_test, IS_BEST: int(epoch.is_best)},
                     checkpoint=tune.Checkpoint.from_directory(str(epoch.checkpoint_dir)))
 
     checkpoint = tune.get_checkpoint()

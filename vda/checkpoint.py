@@ -9,6 +9,10 @@ Layout of one checkpoint directory::
 
 Loading uses safetensors and JSON only: nothing is unpickled. Damaged checkpoints raise
 ``CheckpointError`` naming the file and what is wrong.
+
+Checkpoints are written world-readable (directories 0755, files 0644, less what the umask
+removes), because attack workers on shared storage may run as another user; set a stricter
+umask (e.g. 027) to keep them private.
 """
 
 from __future__ import annotations
@@ -29,6 +33,12 @@ from typing import Any, Callable
 MANIFEST_NAME = "manifest.json"
 MODEL_DIR = "model"
 FORMAT_VERSION = 1
+DIR_MODE, FILE_MODE = 0o755, 0o644  # before the umask; see the module docstring
+# The manifest fields every consumer relies on, with their JSON types (bool is an int in Python: excluded below).
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "run_id": str, "config": dict, "dataset": dict, "epoch": int, "step": int, "metrics": dict,
+    "substitution_mode": str, "versions": dict, "git_commit": str, "created": (int, float), "format_version": int,
+}
 _VERSIONED_PACKAGES = ("torch", "transformers", "vda-robust", "datasets", "ray", "textattack")
 
 
@@ -92,6 +102,7 @@ def save_checkpoint(directory: str | Path, model: Any, tokenizer: Any, manifest:
         (tmp / MANIFEST_NAME).write_text(json.dumps(dataclasses.asdict(stamped), indent=2, sort_keys=True))
         if write_extra is not None:
             write_extra(tmp)
+        _make_readable(tmp)
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
             directory.rename(old)
@@ -103,6 +114,30 @@ def save_checkpoint(directory: str | Path, model: Any, tokenizer: Any, manifest:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def _make_readable(root: Path) -> None:
+    """Give ``root`` and everything below it DIR_MODE / FILE_MODE, less the umask.
+
+    mkdtemp creates 0700 and some writers (safetensors) 0600, which would lock out attack workers
+    running as another user on shared storage.
+    """
+    allowed = ~_umask() & 0o777
+    root.chmod(DIR_MODE & allowed)
+    for path in root.rglob("*"):
+        if not path.is_symlink():
+            path.chmod((DIR_MODE if path.is_dir() else FILE_MODE) & allowed)
+
+
+def _umask() -> int:
+    """The process umask, read without os.umask(), which can only read it by changing it for every thread."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022  # no /proc (not Linux): the common default
 
 
 def load_manifest(directory: str | Path) -> Manifest:
@@ -119,14 +154,32 @@ def load_manifest(directory: str | Path) -> Manifest:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: corrupt manifest ({exc}); re-create the checkpoint") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc.strerror}); check the file's permissions") from None
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{path}: corrupt manifest (a JSON {type(raw).__name__}, not an object); "
+                              "re-create the checkpoint")
     names = {f.name for f in dataclasses.fields(Manifest)}
     missing = sorted(n for n in names - set(raw) if n not in ("versions", "git_commit", "created", "format_version"))
     if missing:
         raise CheckpointError(f"{path}: manifest lacks {missing}; re-create the checkpoint")
+    _check_field_types(raw, path)
     if raw.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
         raise CheckpointError(f"{path}: format_version {raw['format_version']} is newer than this code "
                               f"understands ({FORMAT_VERSION}); upgrade the vda package")
     return Manifest(**{k: v for k, v in raw.items() if k in names})
+
+
+def _check_field_types(raw: dict[str, Any], path: Path) -> None:
+    """Wrong JSON types (``"format_version": "1"``, ``null``) would otherwise surface as a TypeError in a consumer."""
+    wrong = [f"{key}={raw[key]!r}" for key, kind in _FIELD_TYPES.items()
+             if key in raw and (isinstance(raw[key], bool) or not isinstance(raw[key], kind))]
+    labels = raw.get("dataset", {}).get("label_names") if isinstance(raw.get("dataset"), dict) else None
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        wrong.append(f"dataset.label_names={labels!r}")
+    if wrong:
+        raise CheckpointError(f"{path}: manifest has values of the wrong type ({', '.join(wrong)}); it was edited "
+                              "or damaged, re-create the checkpoint")
 
 
 def check_model_files(directory: str | Path) -> Path:

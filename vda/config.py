@@ -17,23 +17,59 @@ from typing import Any, Mapping
 
 import yaml
 
-SUBSTITUTION_MODES = ("paper", "code", "sharp")
-"""How MLM scores become the mixture p' (see ``vda.substitution``):
+from vda.dotted import assign
 
-- ``paper``: Eq. 4 literally, softmax(p + eps) with p = softmax(MLM logits). Nearly uniform.
-- ``code``: the authors' released code, p = logits / sum(logits), then softmax(p + eps). Nearly uniform.
-- ``sharp``: this project's mode; softmax((log p + eps) / T) over the MLM's top-K candidates plus
-  the original token. eps is in log-probability units, so sigma must be much larger (0.5-2).
-"""
-AUGMENT_KINDS = ("mixture", "argmax", "sample")
-"""``mixture``: p' @ E (the method); ``argmax``/``sample``: one discrete token of p' (paper Table 4)."""
-VDA_LOSSES = ("symkl", "ce")
-"""``symkl``: the method (Eq. 6); ``ce``: CE-VDA, cross-entropy of the virtual sample (Table 4)."""
-STRATEGY_NAMES = ("plain", "freelb", "smart", "smix")
-"""Training strategies VDA plugs into (paper Tables 2-3); see ``vda.strategies``."""
-SELECTION_METRICS = ("dev_acc", "dev_loss")
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+CHOICES: dict[str, dict[str, str]] = {
+    "vda.mode": {  # how MLM scores become the mixture p' (see vda.substitution)
+        "paper": "Eq. 4 literally: softmax(p + eps), p = softmax(MLM logits); nearly uniform (sigma ~1e-2)",
+        "code": "the authors' released code: p = logits / sum(logits), then softmax(p + eps); nearly uniform",
+        "sharp": "this project's: softmax((log p + eps) / T) over the MLM's top-K candidates; eps on "
+                 "log-probabilities (sigma ~0.5-2)",
+    },
+    "vda.augment": {
+        "mixture": "p' @ E, the expected embedding (the method)",
+        "argmax": "the single most likely token of p' (paper Table 4)",
+        "sample": "one token sampled from p' (paper Table 4)",
+    },
+    "vda.loss": {
+        "symkl": "symmetric KL between clean and virtual predictions (the method, Eq. 6)",
+        "ce": "CE-VDA: cross-entropy of the virtual sample against the label (paper Table 4)",
+    },
+    "strategy.name": {  # training strategies VDA plugs into (paper Tables 2-3); see vda.strategies
+        "plain": "cross-entropy fine-tuning",
+        "freelb": "FreeLB adversarial training on the embeddings (Zhu et al. 2020)",
+        "smart": "SMART's smoothness-inducing adversarial regulariser (Jiang et al. 2020)",
+        "smix": "SMix: mixup of [CLS] hidden states (Si et al. 2020)",
+    },
+    "selection_metric": {
+        "dev_acc": "the epoch with the highest dev accuracy is 'best'",
+        "dev_loss": "the epoch with the lowest dev cross-entropy is 'best'",
+    },
+    "device": {
+        "auto": "a GPU when one is visible, else the CPU",
+        "cpu": "the CPU",
+        "cuda": "the GPU; an error when none is visible",
+    },
+    "precision": {
+        "auto": "bf16 autocast on a GPU that supports it (fp16 on older GPUs), fp32 on the CPU",
+        "fp32": "no autocast",
+        "bf16": "bf16 autocast",
+        "fp16": "fp16 autocast with loss scaling",
+    },
+}
+"""Every enumerated key: its allowed values, each with the one-line meaning ``--help`` prints."""
+SUBSTITUTION_MODES = tuple(CHOICES["vda.mode"])
+AUGMENT_KINDS = tuple(CHOICES["vda.augment"])
+VDA_LOSSES = tuple(CHOICES["vda.loss"])
+STRATEGY_NAMES = tuple(CHOICES["strategy.name"])
+SELECTION_METRICS = tuple(CHOICES["selection_metric"])
+DEVICES = tuple(CHOICES["device"])
+PRECISIONS = tuple(CHOICES["precision"])
+MODE_SIGMA = {"paper": 1e-2, "code": 1e-2, "sharp": 1.0}
+"""``vda.sigma`` when it is left unset. The paper's 1e-2 (5.1.4) is noise on probabilities; in
+``sharp`` mode eps is added to log-probabilities, where 1e-2 changes nothing and ~1 is needed."""
+KEY_NOTES = {"vda.sigma": "unset: follows vda.mode (" + ", ".join(f"{m} {s:g}" for m, s in MODE_SIGMA.items()) + ")"}
+"""Extra help for keys whose default depends on another key."""
 
 
 class ConfigError(ValueError):
@@ -65,7 +101,8 @@ class VDAConfig:
     """The VDA regulariser (paper section 4). ``lam == 0`` is plain fine-tuning."""
 
     mode: str = "sharp"  # one of SUBSTITUTION_MODES; recorded in every manifest
-    sigma: float = 1e-2  # std of eps ~ N(0, sigma^2) (paper 5.1.4: 1e-2, tuned in {1e-3, 4e-3, 1e-2, 4e-2})
+    sigma: float | None = None  # std of eps ~ N(0, sigma^2); None: MODE_SIGMA[mode] (paper/code modes: the
+    # paper's 1e-2, tuned in {1e-3, 4e-3, 1e-2, 4e-2}; sharp: 1.0, its eps is on log-probabilities)
     lam: float = 1.0  # lambda, weight of the regulariser (paper: 1.0, tuned in {0.04, 0.1, 0.4, 1.0, 4.0})
     k: int = 1  # virtual samples per example (paper 5.1.4: 1; Fig. 3: best near 3)
     noise: bool = True  # False = "VDA - eps" ablation (Table 4)
@@ -76,6 +113,11 @@ class VDAConfig:
     chunk_positions: int = 2048  # full-vocabulary modes: positions per [n, V] block (bounds memory)
     cache_mb: int = 1024  # sharp mode: memory for each training example's candidates, so the MLM runs once
     # per example instead of once per epoch (vda.augment.CandidateCache); 0 = score every batch
+
+    def __post_init__(self) -> None:
+        # Resolved here, not where the noise is drawn, so the manifest records the sigma that was used.
+        if self.sigma is None:
+            object.__setattr__(self, "sigma", MODE_SIGMA.get(self.mode))
 
     @property
     def enabled(self) -> bool:
@@ -110,7 +152,8 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     vda: VDAConfig = field(default_factory=VDAConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
-    lr: float = 1e-5  # paper 5.1.4
+    lr: float = 1e-4  # for the default MiniLM backbone, which learns far too little at the paper's 1e-5 (5.1.4,
+    # BERT-base over 10 epochs); use 1e-5 to 2e-5 for BERT-base-sized models
     warmup_ratio: float = 0.05  # paper 5.1.4: 5% of steps
     weight_decay: float = 0.01
     batch_size: int = 32
@@ -184,7 +227,9 @@ def _check_vda(v: VDAConfig) -> list[str]:
     check_one_of(p, "vda.mode", v.mode, SUBSTITUTION_MODES)
     check_one_of(p, "vda.loss", v.loss, VDA_LOSSES)
     check_one_of(p, "vda.augment", v.augment, AUGMENT_KINDS)
-    _at_least(p, "vda.sigma", v.sigma, 0.0, hint="sigma is a standard deviation; use 0 or vda.noise=false for no noise")
+    if v.sigma is not None:  # None only when vda.mode is unknown, which is reported above
+        _at_least(p, "vda.sigma", v.sigma, 0.0,
+                  hint="sigma is a standard deviation; use 0 or vda.noise=false for no noise")
     _at_least(p, "vda.lam", v.lam, 0.0, hint="use 0 for plain fine-tuning")
     _in_range(p, "vda.k", v.k, 1, 64, hint="k is the number of virtual samples per example (paper: 1-5)")
     _in_range(p, "vda.top_k", v.top_k, 1, 100_000)
@@ -210,7 +255,8 @@ def _check_strategy(s: StrategyConfig) -> list[str]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+    """A real, finite number: inf or nan would pass range checks and only fail at the first training step."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _at_least(p: list[str], key: str, value: Any, low: float, hint: str = "") -> None:
@@ -236,6 +282,16 @@ def check_one_of(p: list[str], key: str, value: Any, allowed: tuple[str, ...]) -
         p.append(f"{key}: {value!r} is unknown; {hint}known: {', '.join(allowed)}")
 
 
+def format_choices(choices: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """``--help`` lines: each enumerated key, then each allowed value and its meaning."""
+    lines = []
+    for key, values in choices.items():
+        lines.append(f"  {key}:")
+        width = max(len(v) for v in values)
+        lines += [f"    {value:<{width}}  {meaning}" for value, meaning in values.items()]
+    return lines
+
+
 def to_plain(obj: Any) -> Any:
     """Tuples to lists, recursively: what YAML/JSON/Ray configs hold."""
     if isinstance(obj, dict):
@@ -252,9 +308,13 @@ def config_from_dict(raw: Mapping[str, Any], source: str = "config") -> TrainCon
     """Build and validate a TrainConfig from a nested dict; unknown keys and wrong types are errors."""
     problems: list[str] = []
     cfg = build_dataclass(TrainConfig, raw, "", problems)
+    try:  # values that could not be built keep their defaults: the rest is still checked, all reported at once
+        cfg.validate(source)
+    except ConfigError as exc:
+        problems += exc.problems
     if problems:
         raise ConfigError(problems, source)
-    return cfg.validate(source)
+    return cfg
 
 
 def build_dataclass(cls: type, raw: Any, prefix: str, problems: list[str]) -> Any:
@@ -271,7 +331,9 @@ def build_dataclass(cls: type, raw: Any, prefix: str, problems: list[str]) -> An
             problems.append(f"{dotted}: unknown key; {hint}known: {', '.join(sorted(fields))}")
             continue
         default = getattr(cls(), key)
-        if dataclasses.is_dataclass(default):
+        if value is None and fields[key].default is None:  # explicitly unset: the field resolves it
+            kwargs[key] = None
+        elif dataclasses.is_dataclass(default):
             kwargs[key] = build_dataclass(type(default), value, f"{dotted}.", problems)
         else:
             coerced = _coerce(value, default, dotted, problems)
@@ -301,13 +363,12 @@ def _coerce(value: Any, default: Any, key: str, problems: list[str]) -> Any:
             except ValueError:
                 pass
     elif isinstance(default, float):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
+        number = _float(value)
+        if number is not None and math.isfinite(number):
+            return number
+        if number is not None:
+            problems.append(f"{key}: {value!r} is not a finite number; use a real value like {default!r}")
+            return _INVALID
     elif isinstance(default, str):
         if isinstance(value, str):
             return value
@@ -320,38 +381,55 @@ def _coerce(value: Any, default: Any, key: str, problems: list[str]) -> Any:
     return _INVALID
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+def _float(value: Any) -> float | None:
+    """``value`` as a float if it is a number or a numeric string (YAML reads ``1e-5`` as a string), else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+OVERRIDES_SOURCE = "command line overrides"
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``a.b=value`` overrides (values parsed as YAML scalars) to a nested dict, returning a copy."""
-    out = _deep_copy(raw)
+    out = dict(raw)
     for item in overrides:
         if "=" not in item:
-            raise ConfigError([f"override {item!r}: expected key=value, e.g. vda.sigma=0.05"], "command line")
+            raise ConfigError([f"override {item!r}: expected key=value, e.g. vda.sigma=0.05"], OVERRIDES_SOURCE)
         key, text = item.split("=", 1)
-        node = out
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError([f"override {item!r}: {part!r} is not a section"], "command line")
-        node[leaf] = yaml.safe_load(text) if text.strip() else ""
+        try:
+            out = assign(out, key.strip(), yaml.safe_load(text) if text.strip() else "")
+        except ValueError as exc:
+            raise ConfigError([f"override {item!r}: {exc}; override the section's keys instead"],
+                              OVERRIDES_SOURCE) from None
     return out
 
 
-def _deep_copy(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+def describe_source(path: str | Path | None, overrides: list[str] | None) -> str:
+    """Where a configuration came from, for the heading of its ConfigError."""
+    if path is None:
+        return OVERRIDES_SOURCE if overrides else "defaults"
+    return f"{path} with {OVERRIDES_SOURCE}" if overrides else str(path)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
     """Read a YAML file (optional), apply ``key=value`` overrides, validate, return the config."""
     raw: dict[str, Any] = {}
-    source = "defaults"
+    source = describe_source(path, overrides)
     if path is not None:
-        source = str(path)
         try:
             loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError([f"file not found; pass an existing YAML file to --config"], source) from None
+            raise ConfigError(["file not found; pass an existing YAML file to --config"], str(path)) from None
         except yaml.YAMLError as exc:
-            raise ConfigError([f"not valid YAML: {exc}"], source) from None
+            raise ConfigError([f"not valid YAML: {exc}"], str(path)) from None
+        if loaded is not None and not isinstance(loaded, Mapping):
+            raise ConfigError([f"expected a mapping of config keys, got {type(loaded).__name__}"], str(path))
         raw = loaded or {}
     return config_from_dict(apply_overrides(raw, overrides or []), source)

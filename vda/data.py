@@ -27,7 +27,14 @@ from typing import Any, Iterable, Sequence
 from vda.config import DataConfig
 
 SPLITS = ("train", "dev", "test")
-MAX_TEXT_CHARS = 100_000  # a "text" longer than this is almost surely a broken file (wrong delimiter...)
+# One text cell may hold up to MAX_TEXT_CHARS characters. The longest natural reviews are ~50k words
+# (~250k characters); far beyond that a "text" is almost surely a broken file (an unclosed quote or
+# a wrong delimiter swallowing many rows). Long texts are kept whole here and truncated to
+# data.max_length tokens when encoded (vda.batching counts and logs every truncation).
+MAX_TEXT_CHARS = 1_000_000
+# Python's csv module refuses fields over 131,072 characters by default, before our own check can
+# name the row; CSV_FIELD_LIMIT leaves room for whitespace that normalisation removes.
+CSV_FIELD_LIMIT = 2 * MAX_TEXT_CHARS
 FILE_SUFFIXES = (".csv", ".tsv", ".jsonl")
 
 
@@ -237,21 +244,34 @@ def _read_records(path: Path) -> list[dict[str, Any]]:
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(f"{path}: line {line}: byte {raw[exc.start]:#04x} at offset {exc.start} is not UTF-8; "
                         "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
-    if path.suffix == ".jsonl":
-        records = []
-        for i, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: line {i}: invalid JSON ({exc.msg}); each line must be one JSON object") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}: line {i}: expected a JSON object, got {type(obj).__name__}")
-            records.append(obj)
-        return records
+    return _read_jsonl(path, text) if path.suffix == ".jsonl" else _read_csv(path, text)
+
+
+def _read_jsonl(path: Path, text: str) -> list[dict[str, Any]]:
+    records = []
+    for i, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: line {i}: invalid JSON ({exc.msg}); each line must be one JSON object") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}: line {i}: expected a JSON object, got {type(obj).__name__}")
+        records.append(obj)
+    return records
+
+
+def _read_csv(path: Path, text: str) -> list[dict[str, Any]]:
     delimiter = "\t" if path.suffix == ".tsv" else ","
-    rows = list(csv.DictReader(io.StringIO(text), delimiter=delimiter))
+    # Process-wide setting: only ever raised, so other csv readers in the process keep working.
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise DataError(f"{path}: line {reader.line_num}: {exc} (one text may have up to {MAX_TEXT_CHARS:,} "
+                        "characters); check the quoting: an unclosed quote swallows the rest of the file") from None
     for i, row in enumerate(rows, start=1):
         if None in row or None in row.values():
             raise DataError(f"{path}: row {i}: has a different number of fields than the header "
@@ -294,8 +314,8 @@ def _label_names(records: dict[str, list[dict[str, Any]]], label_column: str, gi
                  where: str) -> tuple[str, ...]:
     if given:
         return given
-    train = records.get("train") or records.get("all") or []
-    values = {str(r[label_column]).strip() for r in train}
+    split = "train" if "train" in records else "all"
+    values = {_cell(r, label_column, f"{where} ({split}) row {i + 1}") for i, r in enumerate(records.get(split, []))}
     if all(v.lstrip("-").isdigit() for v in values):
         ordered = sorted(values, key=int)
         if [int(v) for v in ordered] != list(range(len(ordered))):
@@ -312,15 +332,13 @@ def _example(row: dict[str, Any], i: int, split: str, name: str, text_columns: t
     row_ref = f"{where} ({split}) row {i + 1}"
     texts = []
     for col in text_columns:
-        value = row.get(col)
-        text = "" if value is None else " ".join(str(value).split())
-        if not text:
-            raise DataError(f"{row_ref}: column {col!r} is empty; remove the row or fill in the text")
+        text = _cell(row, col, row_ref)
         if len(text) > MAX_TEXT_CHARS:
             raise DataError(f"{row_ref}: column {col!r} has {len(text):,} characters (limit {MAX_TEXT_CHARS:,}); "
-                            "check the delimiter/quoting, or shorten the text")
+                            "check the delimiter/quoting, or shorten the text (only the first data.max_length "
+                            "tokens are used anyway)")
         texts.append(text)
-    raw_label = str(row.get(label_column, "")).strip()
+    raw_label = _cell(row, label_column, row_ref)
     if raw_label in index:
         label = index[raw_label]
     elif raw_label.lstrip("-").isdigit() and 0 <= int(raw_label) < len(labels) and raw_label not in labels:
@@ -329,6 +347,19 @@ def _example(row: dict[str, Any], i: int, split: str, name: str, text_columns: t
         raise DataError(f"{row_ref}: label {raw_label!r} is not in the label set {list(labels)}; fix the row or "
                         "set data.label_names to include it")
     return Example(f"{name}-{split}-{i:05d}", texts[0], texts[1] if len(texts) == 2 else None, label)
+
+
+def _cell(row: dict[str, Any], column: str, row_ref: str) -> str:
+    """One cell, whitespace-normalised. Missing or empty is an error: an empty label would otherwise
+    become a class of its own (shifting every real label id by one) and JSON null the class 'None'."""
+    if column not in row:
+        raise DataError(f"{row_ref}: has no {column!r} column; give every row one (or set data.text_columns / "
+                        "data.label_column)")
+    value = row[column]
+    text = "" if value is None else " ".join(str(value).split())
+    if not text:
+        raise DataError(f"{row_ref}: column {column!r} is empty; fill it in or remove the row")
+    return text
 
 
 def _split(examples: dict[str, list[Example]], seed: int, name: str) -> dict[str, list[Example]]:

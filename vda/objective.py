@@ -57,8 +57,14 @@ class VDATerm:
     def regulariser(self, clean: torch.Tensor, virtual: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return vda_regulariser(clean, virtual, labels, self.cfg)
 
-    def weighted(self, clean: torch.Tensor, virtual: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.cfg.lam * self.regulariser(clean, virtual, labels)
+    def weighted(self, clean: torch.Tensor, virtual: torch.Tensor,
+                 labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """(lambda * L_reg to add to the loss, its log entry ``{"vda": L_reg}``, unweighted).
+
+        The one place lambda is applied, so no strategy can forget or double it.
+        """
+        reg = self.regulariser(clean, virtual, labels)
+        return self.cfg.lam * reg, {"vda": reg.item()}
 
 
 @dataclass

@@ -6,8 +6,12 @@
 
 ``fit`` never imports Ray: the sweep drives it through ``on_epoch_end``, which receives each
 epoch's metrics and the path of that epoch's checkpoint (``<run_dir>/last``, which also carries
-the optimizer state needed to resume). ``<run_dir>/best`` holds the best epoch by
-``selection_metric``; ``<run_dir>/results.json`` the history and final test metrics.
+the optimizer, scheduler and RNG states needed to resume exactly). ``<run_dir>/best`` holds the
+best epoch by ``selection_metric``; ``<run_dir>/results.json`` the history and test metrics.
+
+With ``eval_test`` the test split is evaluated whenever an epoch becomes the best, so the test
+metrics always belong to the best weights (also after a resume into a fresh ``run_dir``) and are
+kept in that checkpoint's manifest ``metrics`` (``test_acc``, ``test_loss``).
 """
 
 from __future__ import annotations
@@ -30,10 +34,11 @@ from tqdm.auto import tqdm
 
 from vda.augment import VirtualAugmenter
 from vda.batching import EncodedSplit, batch_indices, collate, encode_examples
-from vda.checkpoint import Manifest, git_commit, package_versions, save_checkpoint
-from vda.config import ConfigError, TrainConfig, load_config
-from vda.data import TaskData, load_task
-from vda.mlm import check_same_vocab, load_mlm, resolve_model_path
+from vda.checkpoint import CheckpointError, Manifest, git_commit, package_versions, save_checkpoint
+from vda.config import CHOICES, KEY_NOTES, ConfigError, TrainConfig, format_choices, load_config
+from vda.data import DataError, TaskData, load_task
+from vda.dotted import flatten
+from vda.mlm import VocabularyMismatchError, check_same_vocab, load_mlm, resolve_model_path
 from vda.objective import StepContext, VDATerm, model_inputs
 from vda.strategies import get_strategy
 
@@ -46,9 +51,10 @@ OPTIMIZER_STATE = "optimizer.pt"
 class EpochReport:
     epoch: int
     step: int
-    metrics: dict[str, float]
-    checkpoint_dir: Path  # <run_dir>/last: model, manifest and optimizer state of this epoch
+    metrics: dict[str, float]  # the epoch's checkpoint metrics: test_acc/test_loss too on an improving epoch
+    checkpoint_dir: Path  # <run_dir>/last: model, manifest and the trainer state to resume from
     is_best: bool
+    best_test: dict[str, float] = field(default_factory=dict)  # test metrics of the best epoch so far
 
 
 @dataclass
@@ -56,19 +62,46 @@ class FitResult:
     run_dir: Path
     best_dir: Path
     best_metrics: dict[str, float]
-    test_metrics: dict[str, float]
+    test_metrics: dict[str, float]  # the best epoch's, measured when it was the best (cfg.eval_test)
     history: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass
 class _State:
-    """What must survive a restart besides weights and optimizer: written as JSON, never pickled."""
+    """What must survive a restart besides weights, optimizer and RNGs: written as JSON, never pickled."""
 
     epoch: int = 0
     step: int = 0
     best: float | None = None
     epochs_since_best: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
+    # Measured on the best epoch when it is reached, not at the end: a resumed run (a restored Tune trial
+    # starts in a fresh run_dir) may no longer have the best weights.
+    best_test: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Run:
+    """What one training run is made of: built once by ``_build_run``, used by the loop and checkpoint writes."""
+
+    cfg: TrainConfig
+    run_dir: Path
+    run_id: str
+    device: torch.device
+    amp: torch.dtype | None
+    task: TaskData
+    tokenizer: Any
+    model: Any
+    encoded: dict[str, EncodedSplit]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    # VDA noise and SMART's perturbation; torch's global RNG drives dropout, FreeLB's init and SMix.
+    noise: torch.Generator
+    step_fn: Callable[[Any, dict[str, torch.Tensor], StepContext], dict[str, float]]
+    ctx: StepContext
+    steps_per_epoch: int
+    total_steps: int
 
 
 def pick_device(cfg: TrainConfig) -> torch.device:
@@ -130,31 +163,36 @@ def _improved(value: float, best: float | None, metric: str) -> bool:
 
 def fit(cfg: TrainConfig, run_dir: str | Path, on_epoch_end: Callable[[EpochReport], None] | None = None,
         resume_from: str | Path | None = None, run_id: str | None = None, progress: bool = True) -> FitResult:
-    """Train per ``cfg``; write checkpoints under ``run_dir``; resume from a ``last`` checkpoint if given."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    """Train per ``cfg``; write checkpoints under ``run_dir``; resume from a ``last`` checkpoint if given.
 
+    A resumed run restores weights, optimizer, schedule and every random generator, so it trains
+    exactly as the uninterrupted run would have, into the same or a fresh ``run_dir``.
+    """
     cfg.validate()
-    run_dir = Path(run_dir).resolve()
+    run = _build_run(cfg, Path(run_dir).resolve(), run_id or uuid.uuid4().hex[:12], resume_from)
+    state = _restore(Path(resume_from), run) if resume_from else _State()
+    while state.epoch < cfg.epochs and state.step < run.total_steps:
+        train_loss = _train_epoch(run, state, progress)
+        report = _end_epoch(run, state, train_loss)
+        if on_epoch_end is not None:
+            on_epoch_end(report)
+        if _stops_early(cfg, state):
+            break
+    return _finish(run, state)
+
+
+def _build_run(cfg: TrainConfig, run_dir: Path, run_id: str, resume_from: str | Path | None) -> _Run:
+    """Seed, then load data, classifier (from the checkpoint when resuming), MLM, optimizer and step context."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    run_id = run_id or uuid.uuid4().hex[:12]
     torch.manual_seed(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     device = pick_device(cfg)
     amp = autocast_dtype(cfg, device)
-
     task = load_task(cfg.data)
     source = str(Path(resume_from) / "model") if resume_from else resolve_model_path(cfg.model)
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        source, num_labels=task.num_labels, id2label=dict(enumerate(task.label_names)),
-        label2id={n: i for i, n in enumerate(task.label_names)}).to(device)
-    augmenter = None
-    if cfg.vda.enabled:
-        mlm, mlm_tokenizer = load_mlm(cfg.mlm, device)
-        check_same_vocab(tokenizer, mlm_tokenizer, mlm)
-        augmenter = VirtualAugmenter(mlm, cfg.vda)
-
+    tokenizer, model = _load_classifier(source, task, device)
+    augmenter = _load_augmenter(cfg, tokenizer, device)
     encoded = {s: encode_examples(tokenizer, task.splits[s], cfg.data.max_length, f"{task.name}/{s}")
                for s in ("train", "dev", "test")}
     steps_per_epoch = math.ceil(len(encoded["train"]) / cfg.batch_size)
@@ -162,98 +200,150 @@ def fit(cfg: TrainConfig, run_dir: str | Path, on_epoch_end: Callable[[EpochRepo
     optimizer = _optimizer(model, cfg)
     scheduler = _linear_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
     scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
-    state = _State()
-    if resume_from:
-        state = _restore(Path(resume_from), optimizer, scheduler)
-        log.info("resumed from %s at epoch %d, step %d", resume_from, state.epoch, state.step)
-    best_weights = None
     noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-    step_fn = get_strategy(cfg.strategy.name)
     ctx = StepContext(params=cfg.strategy, vda=VDATerm(augmenter, cfg.vda, noise) if augmenter else None,
                       backward=lambda loss: scaler.scale(loss).backward(), generator=noise,
                       autocast=lambda: torch.autocast(device.type, dtype=amp or torch.float32,
                                                       enabled=amp is not None))
+    return _Run(cfg, run_dir, run_id, device, amp, task, tokenizer, model, encoded, optimizer, scheduler, scaler,
+                noise, get_strategy(cfg.strategy.name), ctx, steps_per_epoch, total_steps)
 
-    while state.epoch < cfg.epochs and state.step < total_steps:
-        model.train()
-        bar = tqdm(batch_indices(len(encoded["train"]), cfg.batch_size, True, cfg.seed + state.epoch),
-                   total=steps_per_epoch, desc=f"epoch {state.epoch + 1}/{cfg.epochs}", disable=not progress,
-                   leave=False)
-        train_loss, seen = 0.0, 0
-        for rows in bar:
-            batch = collate(tokenizer, encoded["train"], rows, device)
-            optimizer.zero_grad(set_to_none=True)
-            parts = step_fn(model, batch, ctx)
-            if not math.isfinite(parts["loss"]):
-                raise FloatingPointError(f"loss is {parts['loss']} at step {state.step}; lower lr or vda.lam, "
-                                         "or use precision=fp32")
-            if cfg.max_grad_norm:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            state.step += 1
-            train_loss, seen = train_loss + parts["loss"], seen + 1
-            bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
-            if state.step >= total_steps:
-                break
-        state.epoch += 1
-        dev = evaluate(model, tokenizer, encoded["dev"], cfg.eval_batch_size, device, amp)
-        metrics = {"epoch": state.epoch, "step": state.step, "train_loss": train_loss / max(1, seen),
-                   "dev_acc": dev["acc"], "dev_loss": dev["loss"]}
-        is_best = _improved(metrics[cfg.selection_metric], state.best, cfg.selection_metric)
-        if is_best:
-            state.best, state.epochs_since_best = metrics[cfg.selection_metric], 0
-            best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            state.epochs_since_best += 1
-        state.history.append(metrics)
-        log.info("epoch %d: %s", state.epoch, json.dumps({k: round(v, 4) for k, v in metrics.items()}))
-        manifest = _manifest(cfg, task, run_id, state, metrics)
-        last = save_checkpoint(run_dir / "last", model, tokenizer, manifest,
-                               lambda d: _write_state(d, state, optimizer, scheduler))
-        if is_best:
-            save_checkpoint(run_dir / "best", model, tokenizer, manifest)
-        if cfg.keep_epoch_checkpoints:
-            save_checkpoint(run_dir / f"epoch-{state.epoch}", model, tokenizer, manifest)
-        if on_epoch_end is not None:
-            on_epoch_end(EpochReport(state.epoch, state.step, metrics, last, is_best))
-        if cfg.early_stopping_patience and state.epochs_since_best >= cfg.early_stopping_patience:
-            log.info("early stop: %s did not improve for %d epochs", cfg.selection_metric, state.epochs_since_best)
+
+def _load_classifier(source: str, task: TaskData, device: torch.device) -> tuple[Any, Any]:
+    """(tokenizer, sequence classifier with the task's labels) from a model path or a checkpoint's model/."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, num_labels=task.num_labels, id2label=dict(enumerate(task.label_names)),
+        label2id={n: i for i, n in enumerate(task.label_names)}).to(device)
+    return tokenizer, model
+
+
+def _load_augmenter(cfg: TrainConfig, tokenizer: Any, device: torch.device) -> VirtualAugmenter | None:
+    """The frozen MLM that proposes virtual tokens, checked to share the classifier's vocabulary; None without VDA."""
+    if not cfg.vda.enabled:
+        return None
+    mlm, mlm_tokenizer = load_mlm(cfg.mlm, device)
+    check_same_vocab(tokenizer, mlm_tokenizer, mlm)
+    return VirtualAugmenter(mlm, cfg.vda)
+
+
+def _train_epoch(run: _Run, state: _State, progress: bool) -> float:
+    """One pass over the shuffled training split (stopping at ``total_steps``); the mean training loss."""
+    cfg = run.cfg
+    run.model.train()
+    # The order is a function of (seed, epoch) alone, so a resumed run shuffles as the uninterrupted one.
+    batches = batch_indices(len(run.encoded["train"]), cfg.batch_size, True, cfg.seed + state.epoch)
+    bar = tqdm(batches, total=run.steps_per_epoch, desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
+               disable=not progress, leave=False)
+    loss_sum, seen = 0.0, 0
+    for rows in bar:
+        parts = _train_step(run, rows, state.step)
+        state.step += 1
+        loss_sum, seen = loss_sum + parts["loss"], seen + 1
+        bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
+        if state.step >= run.total_steps:
             break
+    state.epoch += 1
+    return loss_sum / max(1, seen)
 
-    test: dict[str, float] = {}
-    if cfg.eval_test:
-        if best_weights is None and (run_dir / "best").is_dir():  # resumed after the best epoch
-            best_weights = AutoModelForSequenceClassification.from_pretrained(
-                str(run_dir / "best" / "model")).state_dict()
-        if best_weights is not None:
-            model.load_state_dict(best_weights)
-        test = {f"test_{k}": v for k, v in evaluate(model, tokenizer, encoded["test"], cfg.eval_batch_size,
-                                                      device, amp).items()}
-    best_metrics = max(state.history, key=lambda m: m[cfg.selection_metric] *
-                       (-1 if cfg.selection_metric.endswith("loss") else 1)) if state.history else {}
-    result = FitResult(run_dir, run_dir / "best", best_metrics, test, state.history)
-    (run_dir / "results.json").write_text(json.dumps(
-        {"run_id": run_id, "config": cfg.to_dict(), "best": best_metrics, "test": test,
+
+def _train_step(run: _Run, rows: list[int], step: int) -> dict[str, float]:
+    """One optimizer step on the training examples ``rows``; the strategy's loss parts."""
+    batch = collate(run.tokenizer, run.encoded["train"], rows, run.device)
+    run.optimizer.zero_grad(set_to_none=True)
+    parts = run.step_fn(run.model, batch, run.ctx)
+    if not math.isfinite(parts["loss"]):
+        raise FloatingPointError(f"loss is {parts['loss']} at step {step}; lower lr or vda.lam, "
+                                 "or use precision=fp32")
+    if run.cfg.max_grad_norm:
+        run.scaler.unscale_(run.optimizer)
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.max_grad_norm)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.scheduler.step()
+    return parts
+
+
+def _end_epoch(run: _Run, state: _State, train_loss: float) -> EpochReport:
+    """Evaluate on dev (and on test when the epoch is the new best), update the state, write the checkpoints."""
+    cfg = run.cfg
+    dev = _evaluate_split(run, "dev")
+    metrics = {"epoch": state.epoch, "step": state.step, "train_loss": train_loss,
+               "dev_acc": dev["acc"], "dev_loss": dev["loss"]}
+    is_best = _improved(metrics[cfg.selection_metric], state.best, cfg.selection_metric)
+    if is_best:
+        state.best, state.epochs_since_best = metrics[cfg.selection_metric], 0
+        if cfg.eval_test:
+            state.best_test = {f"test_{k}": v for k, v in _evaluate_split(run, "test").items()}
+    else:
+        state.epochs_since_best += 1
+    state.history.append(metrics)
+    log.info("epoch %d: %s", state.epoch, json.dumps({k: round(v, 4) for k, v in metrics.items()}))
+    # A checkpoint's manifest carries the test metrics of its own weights only: those of an improving epoch.
+    checkpoint_metrics = {**metrics, **state.best_test} if is_best else dict(metrics)
+    last = _save_epoch(run, state, checkpoint_metrics, is_best)
+    return EpochReport(state.epoch, state.step, checkpoint_metrics, last, is_best, dict(state.best_test))
+
+
+def _evaluate_split(run: _Run, split: str) -> dict[str, float]:
+    return evaluate(run.model, run.tokenizer, run.encoded[split], run.cfg.eval_batch_size, run.device, run.amp)
+
+
+def _save_epoch(run: _Run, state: _State, metrics: dict[str, float], is_best: bool) -> Path:
+    """Write ``last`` (with the trainer state to resume from), ``best`` when improved, ``epoch-N`` if kept."""
+    manifest = _manifest(run, state, metrics)
+    last = save_checkpoint(run.run_dir / "last", run.model, run.tokenizer, manifest,
+                           lambda directory: _write_state(directory, state, run))
+    if is_best:
+        save_checkpoint(run.run_dir / "best", run.model, run.tokenizer, manifest)
+    if run.cfg.keep_epoch_checkpoints:
+        save_checkpoint(run.run_dir / f"epoch-{state.epoch}", run.model, run.tokenizer, manifest)
+    return last
+
+
+def _stops_early(cfg: TrainConfig, state: _State) -> bool:
+    if cfg.early_stopping_patience and state.epochs_since_best >= cfg.early_stopping_patience:
+        log.info("early stop: %s did not improve for %d epochs", cfg.selection_metric, state.epochs_since_best)
+        return True
+    return False
+
+
+def _finish(run: _Run, state: _State) -> FitResult:
+    """The best epoch's metrics and its test metrics, also written to ``<run_dir>/results.json``."""
+    metric = run.cfg.selection_metric
+    sign = -1 if metric.endswith("loss") else 1
+    best_metrics = max(state.history, key=lambda m: sign * m[metric]) if state.history else {}
+    (run.run_dir / "results.json").write_text(json.dumps(
+        {"run_id": run.run_id, "config": run.cfg.to_dict(), "best": best_metrics, "test": state.best_test,
          "history": state.history}, indent=2))
-    return result
+    return FitResult(run.run_dir, run.run_dir / "best", best_metrics, dict(state.best_test), state.history)
 
 
-def _manifest(cfg: TrainConfig, task: TaskData, run_id: str, state: _State, metrics: dict[str, float]) -> Manifest:
-    return Manifest(run_id=run_id, config=cfg.to_dict(), dataset=task.describe(), epoch=state.epoch,
-                    step=state.step, metrics=dict(metrics), substitution_mode=cfg.vda.mode,
+def _manifest(run: _Run, state: _State, metrics: dict[str, float]) -> Manifest:
+    return Manifest(run_id=run.run_id, config=run.cfg.to_dict(), dataset=run.task.describe(), epoch=state.epoch,
+                    step=state.step, metrics=dict(metrics), substitution_mode=run.cfg.vda.mode,
                     versions=package_versions(), git_commit=git_commit())
 
 
-def _write_state(directory: Path, state: _State, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+def _write_state(directory: Path, state: _State, run: _Run) -> None:
+    """The trainer state (JSON) and what resuming needs besides weights: optimizer, schedule, scaler, RNGs."""
     (directory / TRAINER_STATE).write_text(json.dumps(dataclasses.asdict(state)))
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
-               directory / OPTIMIZER_STATE)
+    torch.save({"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+                "scaler": run.scaler.state_dict(), "rng": _rng_state(run)}, directory / OPTIMIZER_STATE)
 
 
-def _restore(directory: Path, optimizer: torch.optim.Optimizer, scheduler: Any) -> _State:
+def _rng_state(run: _Run) -> dict[str, Any]:
+    """Every generator training draws from. Shuffling needs none: each epoch's order is seeded by (seed, epoch)."""
+    state = {"device": run.device.type, "torch": torch.get_rng_state(), "noise": run.noise.get_state()}
+    if run.device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(run.device)
+    return state
+
+
+def _restore(directory: Path, run: _Run) -> _State:
+    """Load the trainer state of a ``last`` checkpoint into ``run``; the state to continue from."""
     try:
         state = _State(**json.loads((directory / TRAINER_STATE).read_text()))
         # weights_only=True: the restricted unpickler accepts tensors and plain containers only.
@@ -261,9 +351,26 @@ def _restore(directory: Path, optimizer: torch.optim.Optimizer, scheduler: Any) 
     except (OSError, ValueError, TypeError, RuntimeError) as exc:
         raise ValueError(f"{directory}: cannot resume ({exc}); pass a '<run_dir>/last' checkpoint written by "
                          "vda.train, or start fresh") from None
-    optimizer.load_state_dict(saved["optimizer"])
-    scheduler.load_state_dict(saved["scheduler"])
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.scheduler.load_state_dict(saved["scheduler"])
+    if saved.get("scaler"):  # empty when written without fp16 autocast
+        run.scaler.load_state_dict(saved["scaler"])
+    _set_rng_state(run, saved.get("rng"), directory)
+    log.info("resumed from %s at epoch %d, step %d", directory, state.epoch, state.step)
     return state
+
+
+def _set_rng_state(run: _Run, saved: dict[str, Any] | None, directory: Path) -> None:
+    """Continue every generator where the checkpoint left it; warn when that is impossible (the run then differs)."""
+    if saved is None or saved["device"] != run.device.type:
+        why = "it has no RNG state (older vda)" if saved is None else f"it was written on {saved['device']}"
+        log.warning("%s: %s, so the resumed run draws other noise, dropout and mixing than an uninterrupted "
+                    "one would; resume on the device it was written on for an exact continuation", directory, why)
+        return
+    torch.set_rng_state(saved["torch"])
+    run.noise.set_state(saved["noise"])
+    if "cuda" in saved:
+        torch.cuda.set_rng_state(saved["cuda"], run.device)
 
 
 # ---------------------------------------------------------------- CLI
@@ -271,19 +378,13 @@ def _restore(directory: Path, optimizer: torch.optim.Optimizer, scheduler: Any) 
 
 def _config_help() -> str:
     lines = ["config keys (override with key=value):"]
-    for key, value in _flatten(TrainConfig().to_dict()):
-        lines.append(f"  {key} = {value!r}")
-    return "\n".join(lines)
+    for key, value in flatten(TrainConfig().to_dict()).items():
+        note = KEY_NOTES.get(key)
+        lines.append(f"  {key} = {value!r}" + (f"  ({note})" if note else ""))
+    return "\n".join([*lines, "", "allowed values:", *format_choices(CHOICES)])
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out = []
-    for k, v in d.items():
-        out += _flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else [(f"{prefix}{k}", v)]
-    return out
-
-
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vda.train", description=__doc__.split("\n\n")[0],
                                      epilog=_config_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="config overrides like vda.sigma=0.05 data.dataset=mr")
@@ -291,20 +392,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=None, help="run directory (default runs/<time>)")
     parser.add_argument("--resume", type=Path, default=None, help="a <run_dir>/last checkpoint to continue")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit status: 0 trained, 2 unusable input (config, data, checkpoint, vocabulary), printed without a traceback."""
+    # intermixed: overrides may come before and after options (... data.x=1 --quiet data.y=2)
+    args = _parser().parse_intermixed_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    run_dir = args.output_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    existed = run_dir.exists()
+    started = time.time()
     try:
         cfg = load_config(args.config, args.overrides)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+        result = fit(cfg, run_dir, resume_from=args.resume, progress=not args.quiet)
+    except (ConfigError, DataError, CheckpointError, VocabularyMismatchError) as exc:
+        if not existed:
+            _remove_if_empty(run_dir)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    run_dir = args.output_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    started = time.time()
-    result = fit(cfg, run_dir, resume_from=args.resume, progress=not args.quiet)
     print(json.dumps({"run_dir": str(result.run_dir), "best_checkpoint": str(result.best_dir),
                       "best": result.best_metrics, "test": result.test_metrics,
                       "seconds": round(time.time() - started, 1)}, indent=2))
     return 0
+
+
+def _remove_if_empty(run_dir: Path) -> None:
+    """A run that failed before writing anything leaves no empty directory behind to be mistaken for a run."""
+    if run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()
 
 
 if __name__ == "__main__":

@@ -72,6 +72,8 @@ def example_row(example_id: str, status: str = "failed", checkpoint: str = "c1",
         "num_whitespace_words": 10, "words_changed": 1 if status == "succeeded" else 0,
         "original_text": f"text {example_id}", "original_text_b": None, "perturbed_text": f"text {example_id}",
         "perturbed_text_b": None, "seconds": 0.5, "shard_id": "s", "worker": "w", "finished_at": finished_at,
+        "substitutions": "[]", "audit_antonym": False, "audit_polarity_flip": False, "audit_nonword": False,
+        "audit_min_cos": float("nan"), "audit_unknown_pairs": 0, "audit_flagged": False,
     }
     row.update(overrides)
     return row

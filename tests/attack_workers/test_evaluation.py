@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from attack_workers.checkpoints import EvaluationError, find_checkpoints
-from attack_workers.evaluation import EvalConfig, plan_evaluation
+from attack_workers.evaluation import EvalConfig, evaluate, plan_evaluation
 from attack_workers.protocols import AttackParams
 from attack_workers.shards import select_examples
 from attack_workers.store import ResultStore
@@ -60,15 +63,43 @@ def test_damaged_checkpoints_are_skipped_with_the_reason(tmp_path, review_checkp
     (partial / "manifest.json").unlink()
     broken = copy(review_checkpoint, tmp_path / "runs" / "broken")
     (broken / "manifest.json").write_text("{not json")
+    edited = copy(review_checkpoint, tmp_path / "runs" / "edited")
+    manifest = json.loads((edited / "manifest.json").read_text())
+    (edited / "manifest.json").write_text(json.dumps({**manifest, "format_version": "1"}))
     result = plan([tmp_path / "runs"], tmp_path)
     assert [t.path for t in result.targets] == [str(good.resolve())]
     problems = {Path(p.path).name: p.error for p in result.problems}
-    assert set(problems) == {"corrupt", "partial", "broken"}
+    assert set(problems) == {"corrupt", "partial", "broken", "edited"}
     assert "corrupt" in problems["corrupt"] and "safetensors" in problems["corrupt"]
     assert "no manifest.json" in problems["partial"]
     assert "corrupt manifest" in problems["broken"]
+    assert "wrong type (format_version='1')" in problems["edited"]
     with pytest.raises(EvaluationError, match="no checkpoint can be evaluated"):
         plan([corrupt, partial], tmp_path)
+
+
+def test_a_lone_damaged_checkpoint_is_recorded_before_the_evaluation_stops(tmp_path, review_checkpoint):
+    corrupt = copy(review_checkpoint, tmp_path / "corrupt")
+    weights = next((corrupt / "model").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(EvaluationError, match="no checkpoint can be evaluated"):
+        evaluate([str(corrupt)], config(tmp_path))
+    failures = ResultStore(tmp_path / "store").load_failures()
+    assert failures[["kind", "path"]].values.tolist() == [["checkpoint", str(corrupt.resolve())]]
+    assert "unreadable weights" in failures["error"][0]
+
+
+def test_a_standalone_evaluation_starts_ray_without_token_auth(tmp_path):
+    """Ray >= 2.52 would write ~/.ray/auth_token and warn for a private instance; the sweep already opts out."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_ADDRESS")}
+    env.update(HOME=str(tmp_path), PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    probe = ("import os; from attack_workers.evaluation import ray_session\n"
+             "with ray_session(None): print(os.environ['RAY_AUTH_MODE'])")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split()[-1] == "disabled"
+    assert "Token authentication is enabled" not in out.stderr and not (tmp_path / ".ray" / "auth_token").exists()
 
 
 def test_label_set_must_match_the_dataset(tmp_path, review_checkpoint):
@@ -138,3 +169,20 @@ def test_resume_plans_only_what_the_store_lacks(tmp_path, review_checkpoint, mak
     assert sorted(remaining) == sorted({e.id for s in first.shards for e in s.examples} - set(done))
     other_key = plan([review_checkpoint], tmp_path, protocol="textattack")
     assert other_key.examples_already_done == 0  # another protocol is another key
+
+
+def test_the_attack_key_changes_when_the_word_vectors_change(tmp_path, review_checkpoint, monkeypatch):
+    import attack_workers.lexicon as lexicon_module
+
+    (before,) = plan([review_checkpoint], tmp_path / "a").targets
+    real = lexicon_module.load_lexicon
+
+    class Rebuilt:
+        content_hash = "0123456789abcdef"  # other vectors: another content hash
+
+    monkeypatch.setattr(lexicon_module, "load_lexicon", lambda spec=None: Rebuilt())
+    (after,) = plan([review_checkpoint], tmp_path / "b").targets
+    assert after.attack_key != before.attack_key
+    monkeypatch.setattr(lexicon_module, "load_lexicon", real)
+    (again,) = plan([review_checkpoint], tmp_path / "c").targets
+    assert again.attack_key == before.attack_key

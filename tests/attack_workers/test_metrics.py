@@ -7,7 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from attack_workers.metrics import textattack_metrics, vda_paper_metrics
+from attack_workers.metrics import METRIC_COLUMNS, textattack_metrics, vda_paper_metrics
+from attack_workers.uncertainty import wilson_interval
 
 # status, num_queries (initial query included), num_words, num_whitespace_words, words_changed, seconds
 ROWS = [
@@ -48,6 +49,15 @@ def test_vda_paper_definitions(rows):
     # every originally-correct example, failed attacks included, over whitespace words
     assert m["perturbed_pct"] == pytest.approx((100 * 2 / 12 + 100 * 1 / 8 + 100 * 4 / 10 + 0) / 4)
     assert m["avg_words"] == pytest.approx(64 / 6)
+
+
+@pytest.mark.parametrize("summarize", [textattack_metrics, vda_paper_metrics])
+def test_accuracies_come_with_wilson_intervals_over_the_examples(rows, summarize):
+    m = summarize(rows)
+    assert set(m) == set(METRIC_COLUMNS)
+    assert (m["attack_acc_low"], m["attack_acc_high"]) == wilson_interval(2, 6)  # 2 robust of 6
+    assert (m["clean_acc_low"], m["clean_acc_high"]) == wilson_interval(4, 6)  # 4 originally correct of 6
+    assert m["attack_acc_low"] < m["attack_acc"] < m["attack_acc_high"]
 
 
 def test_undefined_ratios_are_nan(rows):

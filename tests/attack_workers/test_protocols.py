@@ -28,12 +28,35 @@ def test_attack_params_are_validated_and_keyed():
         AttackParams(max_candidates=0).validate()
     with pytest.raises(ValueError, match="max_perturbed"):
         AttackParams(max_perturbed=1.5).validate()
+    with pytest.raises(ValueError, match="word_similarity_threshold=0"):
+        AttackParams(word_similarity_threshold=0).validate()
     identity = {"mlm": "m", "encoder": "e", "dataset": "mr", "split": "dev", "split_hash": "h"}
     base = attack_key("vda-paper", AttackParams(), identity)
     assert base == attack_key("vda-paper", AttackParams(), dict(identity))
     assert base != attack_key("vda-paper", AttackParams(max_candidates=8), identity)
     assert base != attack_key("textattack", AttackParams(), identity)
     assert base != attack_key("vda-paper", AttackParams(), {**identity, "split_hash": "other"})
+    assert base != attack_key("vda-paper", AttackParams(word_similarity_threshold=0.6), identity)
+
+
+def test_each_protocol_has_its_own_meaning_check(worker, review_checkpoint, tmp_path):
+    """vda-paper: the word-level counter-fitted filter, no sentence encoder; textattack: the reverse."""
+    from textattack.constraints.semantics import WordEmbeddingDistance
+
+    from attack_workers.sentence_encoder import LocalSentenceEncoder
+
+    kinds = {}
+    for protocol in PROTOCOLS:
+        config = EvalConfig(store=str(tmp_path / protocol), protocol=protocol, shard_size=100)
+        (shard,) = plan_evaluation([str(review_checkpoint)], config, WorkerConfig(), ResultStore(config.store)).shards
+        attack = worker._attack_for(shard.target)
+        kinds[protocol] = {type(c) for c in attack.constraints}
+        if protocol == "vda-paper":
+            (word_filter,) = [c for c in attack.constraints if isinstance(c, WordEmbeddingDistance)]
+            assert word_filter.min_cos_sim == AttackParams().word_similarity_threshold
+            assert word_filter.include_unknown_words  # the script's semantics: a pair without vectors passes
+    assert WordEmbeddingDistance in kinds["vda-paper"] and LocalSentenceEncoder not in kinds["vda-paper"]
+    assert LocalSentenceEncoder in kinds["textattack"] and WordEmbeddingDistance not in kinds["textattack"]
 
 
 def test_default_example_counts_follow_the_paper():

@@ -134,6 +134,21 @@ def test_summary_joins_manifest_and_counts_pending_failures(tmp_path, make_shard
         format_paper_table(summary, ("config.nope",))
 
 
+def test_paper_table_shows_the_attack_accuracy_interval_and_the_flagged_share(tmp_path, make_shard):
+    store = ResultStore(tmp_path)
+    store.write_examples(make_shard(["e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8", "e9", "e10"], status="failed"))
+    store.write_examples(make_shard(["e11", "e12", "e13"], status="succeeded", checkpoint="c2"))
+    summary = store.load_summary()
+    table = format_paper_table(summary).splitlines()
+    # Wilson at the edges: c1, 10 robust of 10: [n / (n + z^2), 1] = [10 / 13.841, 1] = [0.722, 1];
+    # c2, 0 of 3: [0, z^2 / (n + z^2)] = [0, 3.841 / 6.841] = [0, 0.561]
+    assert "1.000 [0.722, 1.000]" in table[2] and "0.000 [0.000, 0.561]" in table[3]
+    summary["flagged_share"] = [0.25, float("nan")]  # the validity audit's share, NaN where not audited
+    table = format_paper_table(summary).splitlines()
+    assert table[0].split()[-1] == "Flagged"
+    assert table[2].split()[-1] == "0.250" and table[3].split()[-1] == "nan"
+
+
 def test_a_skipped_checkpoint_stays_recorded_until_it_is_evaluated(tmp_path):
     store = ResultStore(tmp_path)
     store.record_skipped_checkpoint("/ckpt/b", "corrupt weights")
@@ -151,3 +166,27 @@ def test_summary_uses_each_protocols_definitions(tmp_path, make_shard):
     assert summary.loc["textattack", "avg_queries"] == pytest.approx(16.0)
     assert summary.loc["vda-paper", "avg_queries"] == pytest.approx(15.0)
     assert isinstance(summary, pd.DataFrame)
+
+
+def test_an_interrupted_evaluation_shows_its_pending_examples(tmp_path, make_shard):
+    store = ResultStore(tmp_path)
+    store.record_plan("c1", "k1", ["e1", "e2", "e3", "e4"])
+    store.write_examples(make_shard(["e1", "e2"]))  # the run stopped after one shard
+    assert store.load_summary().iloc[0]["pending_examples"] == 2
+    store.record_plan("c1", "k1", ["e3"])  # a resumed run plans a subset: the plan only grows
+    store.write_examples(make_shard(["e3", "e4"]))
+    assert store.load_summary().iloc[0]["pending_examples"] == 0
+
+
+def test_summary_reports_the_share_of_flagged_successes(tmp_path, make_shard):
+    store = ResultStore(tmp_path)
+    flagged = {"audit_flagged": True, "audit_antonym": True, "audit_unknown_pairs": 1,
+               "substitutions": '[["good", "bad"]]'}
+    store.write_examples(make_shard(["e1"], status="succeeded", **flagged)
+                         + make_shard(["e2", "e3", "e4"], status="succeeded")
+                         + make_shard(["e5"], status="failed", audit_flagged=True))  # only successes count
+    row = store.load_summary().iloc[0]
+    assert row["num_flagged"] == 1 and row["flagged_share"] == pytest.approx(0.25)
+    assert row["flagged_antonym_share"] == pytest.approx(0.25) and row["flagged_nonword_share"] == 0
+    assert row["hole_share"] == pytest.approx(1 / 4)  # one unchecked substitution out of four changed words
+    assert "Flagged" in format_paper_table(store.load_summary())

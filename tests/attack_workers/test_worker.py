@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 
 import pandas as pd
@@ -18,9 +19,15 @@ from attack_workers.worker import WorkerConfig, result_row
 STOPWORDS = {"textattack": set(NLTK_ENGLISH), "vda-paper": set(BERT_ATTACK_FILTER)}
 
 
+# This tiny model survives every meaning-preserving swap at the default word threshold (0.7); a loose
+# filter lets its predictions flip, so the bookkeeping of successes is tested, and
+# test_vda_paper_keeps_only_substitutes_above_the_word_threshold checks that the filter is applied.
+LOOSE_WORD_THRESHOLD = 0.3
+
+
 def plan_shard(checkpoint, store, protocol, max_candidates=8):
-    config = EvalConfig(store=str(store), protocol=protocol, params=AttackParams(max_candidates=max_candidates),
-                        shard_size=100)
+    params = AttackParams(max_candidates=max_candidates, word_similarity_threshold=LOOSE_WORD_THRESHOLD)
+    config = EvalConfig(store=str(store), protocol=protocol, params=params, shard_size=100)
     (shard,) = plan_evaluation([str(checkpoint)], config, WorkerConfig(), ResultStore(config.store)).shards
     return shard
 
@@ -33,7 +40,7 @@ def textattack_run(worker, review_checkpoint, tmp_path_factory):
     results, rows = [], []
     for example in shard.examples:
         results.append(attack.attack(OrderedDict(text=example.text_a), example.label))
-        rows.append(result_row(results[-1], shard.target, example, shard.shard_id, "test", 0.0))
+        rows.append(result_row(results[-1], shard.target, example, shard.shard_id, "test", 0.0, worker.auditor))
     return results, pd.DataFrame(rows)
 
 
@@ -43,6 +50,19 @@ def paper_rows(worker, review_checkpoint, tmp_path_factory):
     result = worker.attack_shard(shard)
     assert result.shard_id == shard.shard_id and result.seconds > 0
     return pd.DataFrame(result.rows)
+
+
+def test_vda_paper_keeps_only_substitutes_above_the_word_threshold(paper_rows):
+    from attack_workers.lexicon import load_lexicon
+
+    lexicon = load_lexicon()
+    pairs = [pair for text in paper_rows["substitutions"] for pair in json.loads(text)]
+    checked = [lexicon.cosine(a, b) for a, b in pairs if lexicon.cosine(a, b) is not None]
+    assert len(checked) >= 5, "too few substitutions with vectors: the check would be empty"
+    assert min(checked) >= LOOSE_WORD_THRESHOLD
+    assert paper_rows["audit_min_cos"].dropna().min() >= LOOSE_WORD_THRESHOLD
+    assert not paper_rows["audit_nonword"].any()
+    assert (paper_rows["substitutions"].map(lambda t: len(json.loads(t))) == paper_rows["words_changed"]).all()
 
 
 def predict(checkpoint, texts):
@@ -65,6 +85,7 @@ def test_attack_flips_predictions(textattack_run, paper_rows, review_checkpoint,
     assert predict(review_checkpoint, list(flipped["perturbed_text"])) == list(flipped["adv_pred"])
     assert (flipped["adv_pred"] != flipped["label"]).all()
     failed = rows[rows["status"] == "failed"]
+    assert len(failed) >= 1  # else the next line checks nothing
     assert (failed["adv_pred"] == failed["label"]).all()
     for row in rows.itertuples():
         changed = sum(a != b for a, b in zip(row.original_text.split(), row.perturbed_text.split()))
@@ -98,4 +119,5 @@ def test_vda_paper_charges_queries_up_to_the_first_flip(textattack_run, paper_ro
     # Same search up to the flipping word; the paper's protocol stops counting at the first flip and
     # its larger stop-word list leaves fewer words to rank.
     same_path = flipped_by_both[flipped_by_both["words_changed_ta"] == flipped_by_both["words_changed_paper"]]
+    assert len(same_path) >= 1, "no example took the same path under both protocols: the comparison is empty"
     assert (same_path["num_queries_paper"] <= same_path["num_queries_ta"]).all()

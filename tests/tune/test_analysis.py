@@ -63,7 +63,10 @@ def test_table_and_plots_are_regenerated_from_the_store_alone(store, capsys):
     assert table["run"].tolist() == ["t3-vda-k2", "t1-vda-s0.5", "t2-vda-s2", "t0-baseline"]
     assert table["pareto"].fillna("").tolist() == ["*", "*", "", ""]
     assert table.loc[0, "Att Acc"] == pytest.approx(0.5) and table.loc[0, "Ori Acc"] == pytest.approx(0.7)
-    assert list(table.columns[4:9]) == ["Dev Acc", "Ori Acc", "Att Acc", "Q Num", "Perturb %"]
+    assert list(table.columns[4:11]) == ["Dev Acc", "Ori Acc", "Att Acc", "Att Acc low", "Att Acc high", "Q Num",
+                                         "Perturb %"]
+    # t3: 5 robust of 10, the Wilson interval 0.5 -+ 1.96 / 1.384 * sqrt(0.025 + 0.0096) = [0.2366, 0.7634]
+    assert (table.loc[0, "Att Acc low"], table.loc[0, "Att Acc high"]) == pytest.approx((0.2366, 0.7634), abs=1e-4)
     assert table["configuration"].tolist()[2:] == ["vda.lam=1.0 vda.sigma=2.0 vda.k=1", "vda.lam=0.0"]
     for name in ("accuracy_vs_hyperparameters", "accuracy_vs_epoch", "pareto_front", "param_importances"):
         assert (out / "plots" / f"{name}.png").stat().st_size > 1000, name

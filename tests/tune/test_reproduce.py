@@ -1,42 +1,93 @@
-"""The paper-layout reproduction table: grouping over seeds, row names, published numbers."""
+"""The paper-layout reproduction table: grouping over seeds, intervals, row names, published numbers."""
+
+import re
 
 import pandas as pd
 import pytest
 
-from tune.reproduce import reproduction_table, row_name
+from tune.reproduce import paper_numbers, reproduction_table, row_name
 
 
-def _summary(dataset="mr"):
-    rows = []
-    for seed, (clean, attack) in enumerate([(0.80, 0.10), (0.84, 0.20)], start=1):
+def _store(dataset="mr", gain=1):
+    """(summary, per-example rows) of two seeds of BERT, BERT+VDA and FreeLB+VDA, 10 examples each.
+
+    A checkpoint survives the attack on its first k examples: BERT on 1 (seed 1) and 2 (seed 2),
+    VDA on ``gain`` more, so VDA never loses an example BERT survives. FreeLB's seed-2 attack is
+    still running (9 examples) and FreeLB has no base run.
+    """
+    summary, examples = [], []
+    for seed, (clean, robust) in enumerate([(0.80, 1), (0.84, 2)], start=1):
         for strategy, lam in (("plain", 0.0), ("plain", 1.0), ("freelb", 1.0)):
-            rows.append({"config.strategy.name": strategy, "config.vda.lam": lam, "config.vda.mode": "sharp",
-                         "config.seed": seed, "config.data.dataset": dataset, "clean_acc": clean,
-                         "attack_acc": attack + lam / 10, "avg_queries": 50.0 + seed, "perturbed_pct": 15.0,
-                         "num_examples": 200 - 20 * (seed == 2 and strategy == "freelb")})
-    return pd.DataFrame(rows)
+            checkpoint, n = f"{strategy}-{lam}-{seed}", 10 - (seed == 2 and strategy == "freelb")
+            k = robust + gain * int(lam)
+            examples += [{"checkpoint_hash": checkpoint, "attack_key": "key", "example_id": f"e{i}",
+                          "status": "failed" if i < k else "succeeded"} for i in range(n)]
+            summary.append({"checkpoint_hash": checkpoint, "attack_key": "key", "protocol": "vda-paper",
+                            "config.strategy.name": strategy,
+                            "config.vda.lam": lam, "config.vda.mode": "sharp", "config.seed": seed,
+                            "config.data.dataset": dataset, "clean_acc": clean, "attack_acc": k / n,
+                            "avg_queries": 50.0 + seed, "perturbed_pct": 15.0, "num_examples": n})
+    return pd.DataFrame(summary), pd.DataFrame(examples)
+
+
+def _interval(cell):
+    """'+0.100 [+0.000, +0.200]' -> (0.1, 0.0, 0.2)."""
+    value, low, high = re.fullmatch(r"(\S+) \[(\S+), (\S+)\]", cell).groups()
+    return float(value), float(low), float(high)
 
 
 def test_rows_are_grouped_over_seeds_with_the_papers_numbers_beside():
-    table = reproduction_table(_summary())  # the dataset comes from the store's data.dataset
-    assert list(table["Method"]) == ["BERT", "BERT+VDA", "FreeLB+VDA"]
-    bert = table.set_index("Method").loc["BERT"]
-    assert bert["seeds"] == 2 and bert["mode"] == "-" and bert["examples"] == "200"
-    assert table.set_index("Method").loc["FreeLB+VDA", "examples"] == "180-200"  # an attack still running
-    assert bert["Ori Acc"] == "0.820 ± 0.020" and bert["Att Acc"] == "0.150 ± 0.050"
-    assert bert["paper Att Acc"] == 0.210
-    assert table.set_index("Method").loc["FreeLB+VDA", "paper Ori Acc"] == 0.883
-    deltas = table.set_index("Method")["Δ Att Acc"]  # paired with the same seed's base row
-    assert deltas["BERT"] == "" and deltas["BERT+VDA"] == "+0.100 ± 0.000" and deltas["FreeLB+VDA"] == "no base"
+    table = reproduction_table(*_store()).set_index("Method")  # the dataset comes from the store's data.dataset
+    assert list(table.index) == ["BERT", "BERT+VDA", "FreeLB+VDA"]
+    bert = table.loc["BERT"]
+    assert bert["seeds"] == 2 and bert["mode"] == "-" and bert["examples"] == "10"
+    assert table.loc["FreeLB+VDA", "examples"] == "9-10"  # an attack still running
+    assert bert["Ori Acc"] == "0.820 ± 0.020"
+    published = paper_numbers("main", "mr")
+    assert [bert[f"paper {c}"] for c in ("Ori Acc", "Att Acc", "Q Num", "Perturb")] == list(published["BERT"])
+    assert "Flagged" not in table
+
+
+def test_attack_accuracy_pools_the_seeds_with_an_interval():
+    table = reproduction_table(*_store()).set_index("Method")
+    value, low, high = _interval(table.loc["BERT", "Att Acc"])
+    assert value == 0.15 and low < value < high  # 1 + 2 robust of 20
+    value, low, high = _interval(table.loc["FreeLB+VDA", "Att Acc"])
+    assert value == pytest.approx(5 / 19, abs=5e-4)  # 2 of 10 and 3 of 9: pooled over the examples attacked
+
+
+def test_delta_is_paired_with_the_same_seeds_base_run():
+    deltas = reproduction_table(*_store()).set_index("Method")["Δ Att Acc"]
+    assert deltas["BERT"] == "" and deltas["FreeLB+VDA"] == "no base"
+    delta, low, high = _interval(deltas["BERT+VDA"])
+    assert delta == 0.1 and 0 <= low <= delta < high  # one more robust example of 10 per seed, never one fewer
+    assert deltas["BERT+VDA"].startswith("+")
+    delta, low, high = _interval(reproduction_table(*_store(gain=6)).set_index("Method").loc["BERT+VDA", "Δ Att Acc"])
+    assert delta == 0.6 and 0 < low < delta < high  # six more of ten for both seeds: the interval excludes 0
+
+
+def test_a_base_run_attacked_on_other_examples_is_an_error():
+    summary, examples = _store()
+    other = examples["checkpoint_hash"] == "plain-0.0-1"
+    examples.loc[other, "example_id"] = "x" + examples.loc[other, "example_id"]
+    with pytest.raises(ValueError, match="plain-1.0-1 vs plain-0.0-1"):
+        reproduction_table(summary, examples)
+
+
+def test_the_flagged_share_is_shown_when_audited():
+    summary, examples = _store()
+    summary["flagged_share"] = [0.1, 0.2, float("nan"), 0.3, 0.4, float("nan")]
+    flagged = reproduction_table(summary, examples).set_index("Method")["Flagged"]
+    assert flagged.to_dict() == {"BERT": "0.200", "BERT+VDA": "0.300", "FreeLB+VDA": "nan"}
 
 
 def test_hub_dataset_names_map_to_the_papers_and_tables_are_chosen():
-    table = reproduction_table(_summary("hf:glue/mrpc"))
-    assert table.set_index("Method").loc["BERT", "paper Ori Acc"] == 0.826  # Table 3
-    table = reproduction_table(_summary("hf:glue/mrpc"), table="ada")
-    assert table.set_index("Method").loc["BERT", "paper Ori Acc"] == 0.834  # Table 5 (dev set)
+    main = reproduction_table(*_store("hf:glue/mrpc")).set_index("Method").loc["BERT", "paper Ori Acc"]
+    ada = reproduction_table(*_store("hf:glue/mrpc"), table="ada").set_index("Method").loc["BERT", "paper Ori Acc"]
+    assert (main, ada) == (paper_numbers("main", "mrpc")["BERT"][0], paper_numbers("ada", "mrpc")["BERT"][0])
+    assert main != ada  # Table 3 (test set) and Table 5 (dev set) differ
     with pytest.raises(ValueError, match="unknown paper table"):
-        reproduction_table(_summary(), table="table9")
+        reproduction_table(*_store(), table="table9")
 
 
 @pytest.mark.parametrize("config, label", [
@@ -57,6 +108,6 @@ def test_row_names_follow_the_papers_tables(config, label):
 
 
 def test_unknown_dataset_has_no_paper_columns_and_empty_store_is_an_error():
-    assert not any(c.startswith("paper") for c in reproduction_table(_summary(), "my-data").columns)
+    assert not any(c.startswith("paper") for c in reproduction_table(*_store(), "my-data").columns)
     with pytest.raises(ValueError, match="no attacked checkpoints"):
-        reproduction_table(pd.DataFrame())
+        reproduction_table(pd.DataFrame(), pd.DataFrame())

@@ -5,6 +5,7 @@ Run inside the private network namespace: ``../shared/bin/offline .venv/bin/pyth
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -24,8 +25,9 @@ def test_sweep_trains_attacks_and_reports_while_a_failing_trial_is_retried(tmp_p
     broken = tmp_path / "broken.csv"  # exists (a missing file stops the sweep at load), fails in the trial
     broken.write_text("text\na review without its label column\n")
     variants = {"baseline": {"vda.lam": 0.0}, "vda": {}, "broken": {"data.dataset": str(broken)}}
-    spec = sweep_from_dict(make_sweep(tmp_path / "results", tiny_model_dir, variants), "test")
-    outcome = run_sweep(spec, progress=False)
+    raw = make_sweep(tmp_path / "results", tiny_model_dir, variants)
+    raw["fixed"]["eval_test"] = True  # as in the paper presets: the test metrics must land somewhere
+    outcome = run_sweep(sweep_from_dict(raw, "test"), progress=False)
 
     assert outcome.num_trials == 3 and len(outcome.failed_trials) == 1
     error = (Path(outcome.experiment_path) / outcome.failed_trials[0] / "error.txt").read_text()
@@ -36,6 +38,11 @@ def test_sweep_trains_attacks_and_reports_while_a_failing_trial_is_retried(tmp_p
     assert sorted(summary["config.vda.lam"]) == [0.0, 1.0]
     assert summary["num_examples"].tolist() == [4, 4] and summary["metrics.dev_acc"].notna().all()
     assert summary["attack_acc"].between(0, 1).all()
+    assert summary["metrics.test_acc"].between(0, 1).all()  # the attacked best checkpoints' own test metrics
+    finished = summary["run_id"].str.split("-").str[0]
+    last_results = [json.loads((Path(outcome.experiment_path) / t / "result.json").read_text().splitlines()[-1])
+                    for t in finished]
+    assert all(0 <= r["best_test_acc"] <= 1 for r in last_results)  # and in each trial's final Tune result
     assert {"summary_md", "summary_csv", "plot_pareto", "plot_hyperparameters"} <= set(outcome.files)
     assert all(p.is_file() for p in outcome.files.values())
     assert "Att Acc" in outcome.table and "vda.lam=0.0" in outcome.table

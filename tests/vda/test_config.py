@@ -1,11 +1,50 @@
+import math
+
 import pytest
+import torch
 
-from vda.config import ConfigError, TrainConfig, apply_overrides, config_from_dict, load_config
+from vda.config import (MODE_SIGMA, SUBSTITUTION_MODES, ConfigError, TrainConfig, VDAConfig, apply_overrides,
+                        config_from_dict, load_config)
 
 
-def test_defaults_follow_the_paper():
-    cfg = TrainConfig().validate()
-    assert (cfg.lr, cfg.warmup_ratio, cfg.vda.sigma, cfg.vda.lam) == (1e-5, 0.05, 1e-2, 1.0)
+@pytest.mark.parametrize("mode", SUBSTITUTION_MODES)
+def test_sigma_left_unset_follows_the_mode_and_is_recorded_resolved(mode):
+    cfg = config_from_dict({"vda": {"mode": mode}})
+    assert cfg.vda.sigma == MODE_SIGMA[mode]
+    assert cfg.to_dict()["vda"]["sigma"] == MODE_SIGMA[mode]  # what the manifest records
+    assert config_from_dict({"vda": {"mode": mode, "sigma": None}}) == cfg
+    assert config_from_dict({"vda": {"mode": mode, "sigma": 0.3}}).vda.sigma == 0.3  # explicit wins
+
+
+def test_the_default_sharp_sigma_perturbs_the_substitution():
+    """Sharp mode adds eps to log-probabilities: its default must move p', which the paper's 1e-2 does not."""
+    from vda.substitution import ScoredPositions, sample_substitution
+
+    cfg = TrainConfig().vda
+    assert cfg.mode == "sharp"
+    scores = torch.log_softmax(3 * torch.randn(2000, 33, generator=torch.Generator().manual_seed(0)), dim=-1)
+
+    def shift(sigma: float) -> float:  # mean total-variation distance between noisy and noise-free p'
+        clean = sample_substitution(ScoredPositions(None, scores), VDAConfig(sigma=sigma, noise=False)).weights
+        noisy = sample_substitution(ScoredPositions(None, scores), VDAConfig(sigma=sigma),
+                                    torch.Generator().manual_seed(1)).weights
+        return 0.5 * float((noisy - clean).abs().sum(-1).mean())
+
+    assert shift(cfg.sigma) > 0.2 and shift(1e-2) < 0.01
+
+
+@pytest.mark.parametrize("override", ["vda.sigma=inf", "vda.sigma=nan", "lr=.inf", "strategy.adv_lr=-inf",
+                                      "warmup_ratio=.nan"])
+def test_non_finite_numbers_are_refused_at_load(override):
+    with pytest.raises(ConfigError, match="is not a finite number"):
+        load_config(None, [override])
+
+
+def test_non_finite_numbers_are_refused_when_validating_objects():
+    with pytest.raises(ConfigError, match="vda.sigma: inf must be a number >= 0"):
+        TrainConfig(vda=VDAConfig(sigma=math.inf)).validate()
+    with pytest.raises(ConfigError, match="lr: nan must be a number > 0"):
+        TrainConfig(lr=math.nan).validate()
 
 
 @pytest.mark.parametrize("raw, fragment", [
@@ -28,14 +67,25 @@ def test_bad_values_are_named_with_their_key(raw, fragment):
 
 def test_all_problems_are_reported_at_once():
     with pytest.raises(ConfigError) as err:
-        config_from_dict({"vda": {"sigma": -1, "k": 0}, "lr": 0})
-    assert len(err.value.problems) == 3
+        config_from_dict({"vda": {"sigma": -1, "k": 0}, "lr": 0, "epochs": "many"})
+    assert len(err.value.problems) == 4  # the wrong type as well as the bad values
 
 
 def test_overrides_parse_yaml_scalars_and_nest():
     raw = apply_overrides({"vda": {"k": 1}}, ["vda.k=3", "vda.sigma=5e-2", "vda.noise=false", "data.text_columns=[a, b]"])
     cfg = config_from_dict(raw)
     assert (cfg.vda.k, cfg.vda.sigma, cfg.vda.noise, cfg.data.text_columns) == (3, 0.05, False, ("a", "b"))
+
+
+def test_problems_are_headed_with_where_they_came_from(tmp_path):
+    with pytest.raises(ConfigError, match=r"^command line overrides: 1 problem\(s\)"):
+        load_config(None, ["vda.k=0"])
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 1\n")
+    with pytest.raises(ConfigError, match=rf"^{path} with command line overrides: 1 problem"):
+        load_config(path, ["vda.k=0"])
+    with pytest.raises(ConfigError, match="'vda' is a value"):
+        apply_overrides({"vda": 3}, ["vda.k=1"])
 
 
 def test_load_config_reads_yaml_and_reports_the_file(tmp_path):

@@ -59,6 +59,9 @@ def test_tsv_with_explicit_label_names(tmp_path):
     ("text,label\n", {}, "no rows"),
     ("text,label\nhi,pos\n", {"text_columns": ("text", "text2")}, "sentence-pair task"),
     ("text,label\na, b,pos\nok,neg\n", {}, "row 1: has a different number of fields"),
+    ("text,label\nfine,pos\nmeh,\nbad,neg\n", {}, "row 2: column 'label' is empty"),
+    ("text,label\nfine,1\nmeh, \nbad,0\n", {}, "row 2: column 'label' is empty"),
+    ("text,label\nfine,pos\nmeh,\nbad,neg\n", {"label_names": ("neg", "pos")}, "row 2: column 'label' is empty"),
 ])
 def test_bad_files_get_clear_errors(tmp_path, content, cfg, fragment):
     path = tmp_path / "bad.csv"
@@ -75,10 +78,43 @@ def test_non_utf8_bytes_name_the_line(tmp_path):
         load_task(DataConfig(dataset=str(path)))
 
 
-def test_huge_text_is_refused(tmp_path):
-    path = _csv(tmp_path / "huge.csv", [("x " * 60_000, "pos"), ("ok", "neg")])
-    with pytest.raises(DataError, match="characters .limit 100,000.; check the delimiter"):
+@pytest.mark.parametrize("record, fragment", [
+    ({"text": "meh", "label": None}, "row 2: column 'label' is empty"),
+    ({"text": "meh"}, "row 2: has no 'label' column"),
+    ({"label": "pos"}, "row 2: has no 'text' column"),
+])
+def test_jsonl_rows_without_a_label_or_text_are_refused(tmp_path, record, fragment):
+    path = tmp_path / "bad.jsonl"
+    rows = [{"text": "fine", "label": "pos"}, record, {"text": "bad", "label": "neg"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataError) as err:
         load_task(DataConfig(dataset=str(path)))
+    assert fragment in str(err.value) and "bad.jsonl" in str(err.value)
+
+
+def test_a_very_long_natural_review_is_kept_and_truncated_when_encoded(tmp_path, tokenizer, caplog):
+    from vda.batching import encode_examples
+
+    review = " ".join(["an", "overlong", "but", "heartfelt", "review"] * 10_000)  # 50k words, 329,999 characters
+    path = _csv(tmp_path / "long.csv", [(review, "pos"), *_rows(19)])
+    examples = [e for split in load_task(DataConfig(dataset=str(path))).splits.values() for e in split]
+    assert review in {e.text_a for e in examples}
+    encoded = encode_examples(tokenizer, examples, max_length=32, name="long/all")
+    assert encoded.truncated == 1 and max(len(f["input_ids"]) for f in encoded.features) == 32
+    assert "1 of 20 inputs are longer than data.max_length=32" in caplog.text
+
+
+def test_an_absurdly_long_text_is_refused_naming_row_column_and_limit(tmp_path):
+    from vda.data import CSV_FIELD_LIMIT, MAX_TEXT_CHARS
+
+    over = _csv(tmp_path / "huge.csv", [("ok", "neg"), ("x " * (MAX_TEXT_CHARS // 2 + 1), "pos")])
+    with pytest.raises(DataError, match=r"huge.csv \(all\) row 2: column 'text' has 1,000,001 characters "
+                                        r"\(limit 1,000,000\); check the delimiter/quoting"):
+        load_task(DataConfig(dataset=str(over)))
+    unclosed = tmp_path / "unclosed.csv"  # a quote that never closes swallows the rest of the file
+    unclosed.write_text("text,label\nok,neg\n\"" + "x" * (CSV_FIELD_LIMIT + 1) + "\n")
+    with pytest.raises(DataError, match=r"unclosed.csv: line \d+: field larger than field limit .* unclosed quote"):
+        load_task(DataConfig(dataset=str(unclosed)))
 
 
 def test_unknown_dataset_and_hub_names(tmp_path):

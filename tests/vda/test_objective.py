@@ -68,3 +68,20 @@ def test_ce_vda_and_no_noise_switches_change_the_loss(tiny_classifier, tiny_mlm,
     assert logs["vda"]["vda"] != logs["no_noise"]["vda"]
     # CE-VDA's term is a cross-entropy (about log 2 for a random binary classifier), not a divergence
     assert abs(logs["ce"]["vda"] - 0.69) < 0.1 and logs["vda"]["vda"] < 0.1
+
+
+@pytest.mark.parametrize("strategy", ["plain", "freelb", "smart", "smix"])
+def test_lambda_weights_the_vda_term_once_in_every_strategy(tiny_classifier, tiny_mlm, batch, strategy):
+    """Same seeds, lambda 1 vs 0.25: the logged term is unweighted and the loss differs by exactly 0.75 of it."""
+    tiny_classifier.eval()  # no dropout: the two runs differ by lambda alone
+
+    def run(lam: float) -> dict[str, float]:
+        torch.manual_seed(0)  # FreeLB's init and SMix's ratio come from the global generator
+        cfg = VDAConfig(k=1, mode="sharp", sigma=1.0, lam=lam)
+        vda = VDATerm(VirtualAugmenter(tiny_mlm, cfg), cfg, torch.Generator().manual_seed(0))
+        ctx = StepContext(StrategyConfig(name=strategy), vda, generator=torch.Generator().manual_seed(1))
+        return get_strategy(strategy)(tiny_classifier, batch, ctx)
+
+    full, quarter = run(1.0), run(0.25)
+    assert full["vda"] == pytest.approx(quarter["vda"]) and full["vda"] > 0
+    assert full["loss"] - quarter["loss"] == pytest.approx(0.75 * full["vda"], rel=1e-4, abs=1e-6)

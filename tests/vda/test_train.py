@@ -28,8 +28,8 @@ def test_short_real_run_on_mr_improves_dev_accuracy(tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from vda.assets import default_backbone_path
 
-    cfg = TrainConfig(data=MR_SMALL, lr=2e-4, batch_size=16, epochs=2, eval_test=False,
-                      vda=VDAConfig(mode="sharp", sigma=1.0, k=1))
+    # VDA (mode, sigma, k) at its defaults, as `python -m vda.train` trains; 2x the default lr for 16 steps
+    cfg = TrainConfig(data=MR_SMALL, lr=2e-4, batch_size=16, epochs=2, eval_test=False)
     torch.manual_seed(cfg.seed)
     tok = AutoTokenizer.from_pretrained(str(default_backbone_path()))
     untrained = AutoModelForSequenceClassification.from_pretrained(str(default_backbone_path()), num_labels=2)
@@ -88,12 +88,24 @@ def test_cli_validates_and_reports(tmp_path, tiny_model_dir, capsys):
     assert main(["vda.k=0", "vda.sigma=-1"]) == 2
     err = capsys.readouterr().err
     assert "vda.k: 0" in err and "vda.sigma: -1" in err
-    code = main([f"model={tiny_model_dir}", f"mlm={tiny_model_dir}", "data.max_train_examples=16",
-                 "data.max_eval_examples=8", "data.max_length=32", "batch_size=8", "--output-dir",
-                 str(tmp_path / "cli"), "--quiet"])
+    # overrides on both sides of the options
+    code = main([f"model={tiny_model_dir}", f"mlm={tiny_model_dir}", "data.max_train_examples=16", "--quiet",
+                 "data.max_eval_examples=8", "data.max_length=32", "--output-dir", str(tmp_path / "cli"),
+                 "batch_size=8"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["best_checkpoint"].endswith("cli/best") and "test_acc" in out["test"]
+
+
+def test_cli_reports_bad_data_without_a_traceback_or_an_empty_run_dir(tmp_path, tiny_model_dir, capsys):
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\na fine film,1\na dull film,\nan odd film,0\n")
+    run_dir = tmp_path / "run"
+    assert main([f"model={tiny_model_dir}", f"mlm={tiny_model_dir}", f"data.dataset={data}", "--quiet",
+                 "--output-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "reviews.csv (all) row 2: column 'label' is empty" in err
+    assert "Traceback" not in err and not run_dir.exists()
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +144,41 @@ def test_roberta_classifier_trains_with_vda_under_every_strategy(tmp_path, tiny_
     ctx = StepContext(cfg.strategy, VDATerm(VirtualAugmenter(mlm, cfg.vda), cfg.vda))
     logs = get_strategy(strategy)(model.train(), batch, ctx)
     assert logs["vda"] > 0 and torch.isfinite(torch.tensor(logs["loss"]))
+
+
+def test_interrupted_run_resumed_in_a_fresh_directory_equals_an_uninterrupted_one(tmp_path, tiny_model_dir,
+                                                                                   monkeypatch):
+    """Resume restores every RNG (dropout, VDA noise, SMix's mixing), and the test metrics stay the best epoch's."""
+    from vda.batching import encode_examples
+    from vda.config import StrategyConfig
+    from vda.data import load_task
+    from vda.train import evaluate
+
+    monkeypatch.setattr("vda.train._improved", lambda value, best, metric: best is None)  # epoch 1 stays the best
+    cfg = _tiny_cfg(tiny_model_dir, epochs=2, strategy=StrategyConfig(name="smix"))
+
+    def killed_after_epoch_1(report):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(cfg, tmp_path / "interrupted", on_epoch_end=killed_after_epoch_1, progress=False)
+    torch.manual_seed(1234)  # a new process: the global RNG is elsewhere
+    reports = []
+    resumed = fit(cfg, tmp_path / "restored", on_epoch_end=reports.append, progress=False,
+                  resume_from=tmp_path / "interrupted" / "last")  # a fresh run_dir, as a restored Tune trial gets
+    full = fit(cfg, tmp_path / "full", progress=False)
+
+    assert [m["epoch"] for m in resumed.history] == [1, 2]
+    assert resumed.history == full.history  # same losses to the last bit
+    resumed_weights = load_checkpoint(tmp_path / "restored" / "last")[0].state_dict()
+    for name, value in load_checkpoint(tmp_path / "full" / "last")[0].state_dict().items():
+        assert torch.equal(resumed_weights[name], value), name
+
+    assert resumed.test_metrics == full.test_metrics and set(full.test_metrics) == {"test_acc", "test_loss"}
+    assert reports[0].best_test == full.test_metrics and not reports[0].is_best and "test_acc" not in reports[0].metrics
+    best, tok, manifest = load_checkpoint(full.best_dir)
+    assert manifest.epoch == 1 and manifest.metrics["test_acc"] == full.test_metrics["test_acc"]
+    test = encode_examples(tok, load_task(cfg.data).splits["test"], cfg.data.max_length)
+    on_best = evaluate(best, tok, test, cfg.eval_batch_size, torch.device("cpu"))
+    assert on_best["acc"] == full.test_metrics["test_acc"]
+    assert on_best["loss"] == pytest.approx(full.test_metrics["test_loss"], rel=1e-5)

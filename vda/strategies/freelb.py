@@ -58,8 +58,8 @@ def freelb_step(model: Any, batch: dict[str, torch.Tensor], ctx: StepContext) ->
     if ctx.vda is not None:
         with ctx.autocast():
             clean, virtual = ctx.vda.logits(model, batch)
-            reg = ctx.vda.regulariser(clean, virtual, labels)
-        ctx.backward(ctx.vda.cfg.lam * reg)
-        logs["vda"] = reg.item()
-        total += ctx.vda.cfg.lam * reg.item()
+            term, term_logs = ctx.vda.weighted(clean, virtual, labels)
+        ctx.backward(term)
+        logs.update(term_logs)
+        total += term.item()
     return {"loss": total, **logs}

@@ -17,7 +17,8 @@ def plain_step(model: Any, batch: dict[str, torch.Tensor], ctx: StepContext) -> 
             loss, logs = ce, {"ce": ce.item()}
         else:
             clean, virtual = ctx.vda.logits(model, batch)
-            ce, reg = cross_entropy(clean, labels), ctx.vda.regulariser(clean, virtual, labels)
-            loss, logs = ce + ctx.vda.cfg.lam * reg, {"ce": ce.item(), "vda": reg.item()}
+            ce = cross_entropy(clean, labels)
+            term, term_logs = ctx.vda.weighted(clean, virtual, labels)
+            loss, logs = ce + term, {"ce": ce.item(), **term_logs}
     ctx.backward(loss)
     return {"loss": loss.item(), **logs}

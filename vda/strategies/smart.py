@@ -38,8 +38,8 @@ def smart_step(model: Any, batch: dict[str, torch.Tensor], ctx: StepContext) -> 
         loss = ce + p.smart_weight * smooth
         logs = {"ce": ce.item(), "smart": smooth.item()}
         if virtual is not None:
-            reg = ctx.vda.regulariser(clean, virtual, labels)
-            loss = loss + ctx.vda.cfg.lam * reg
-            logs["vda"] = reg.item()
+            term, term_logs = ctx.vda.weighted(clean, virtual, labels)
+            loss = loss + term
+            logs.update(term_logs)
     ctx.backward(loss)
     return {"loss": loss.item(), **logs}

@@ -55,8 +55,8 @@ def smix_step(model: Any, batch: dict[str, torch.Tensor], ctx: StepContext) -> d
         loss, logs = mix, {"mix_ce": mix.item(), "mix_ratio": ratio}
         if ctx.vda is not None:
             clean, virtual = ctx.vda.logits(model, batch)
-            reg = ctx.vda.regulariser(clean, virtual, labels)
-            loss = loss + ctx.vda.cfg.lam * reg
-            logs["vda"] = reg.item()
+            term, term_logs = ctx.vda.weighted(clean, virtual, labels)
+            loss = loss + term
+            logs.update(term_logs)
     ctx.backward(loss)
     return {"loss": loss.item(), **logs}

@@ -1,0 +1,83 @@
+"""The attack pipeline's failure handling, driven through its Tune hooks on a private local Ray.
+
+Failures are injected where they happen in real sweeps: the copy of a checkpoint from remote
+storage, and a programming error inside the attack thread.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from ray import tune
+
+from attack_workers.store import ResultStore
+from tune.config import sweep_from_dict
+from tune.pipeline import AttackPipeline, _AttackRunner, unattacked_checkpoints
+from tune.space import train_config
+from vda.train import fit
+
+
+class _Searcher:
+    """Records what the pipeline tells (``ObjectiveOptunaSearch.tell``'s signature)."""
+
+    def __init__(self) -> None:
+        self.told: dict[str, dict[str, float] | None] = {}
+
+    def tell(self, trial_id: str, values: dict[str, float] | None) -> None:
+        self.told[trial_id] = values
+
+
+def _finish_trial(pipeline: AttackPipeline, searcher: _Searcher, trial_id: str, checkpoint: Path) -> None:
+    """One trial reports one best checkpoint and ends; wait until its objectives are told."""
+    trial = SimpleNamespace(trial_id=trial_id, status="TERMINATED",
+                            last_result={"epoch": 1, "dev_acc": 0.5, "dev_loss": 0.7, "is_best": 1})
+    pipeline.on_checkpoint(1, [], trial, tune.Checkpoint.from_directory(str(checkpoint)))
+    pipeline.on_trial_complete(1, [], trial)
+    deadline = time.time() + 300  # the attack worker starts with the first trial; slow on a loaded CI box
+    while trial_id not in searcher.told and time.time() < deadline:
+        pipeline.on_step_begin(1, [])
+        time.sleep(0.2)
+    assert trial_id in searcher.told, f"trial {trial_id} was never told"
+
+
+def test_failed_copies_and_bugs_are_listed_and_later_checkpoints_still_attacked(tmp_path, tiny_model_dir, make_sweep,
+                                                                                local_ray, monkeypatch):
+    raw = make_sweep(tmp_path / "results", tiny_model_dir, {"vda": {}}, objectives=["attack_acc", "dev_acc"])
+    raw["sweep"]["attack"]["mlm"] = "default"  # its word lexicon is built once per machine, not once per session
+    spec = sweep_from_dict(raw, "test")
+    run = fit(train_config(spec.fixed, {"vda.lam": 0.0}, "test"), tmp_path / "run", progress=False)
+    good = run.run_dir / "last"
+    remote = Path(shutil.copytree(good, tmp_path / "remote-copy-fails"))
+    buggy = Path(shutil.copytree(good, tmp_path / "hits-a-bug"))
+    local_path = _AttackRunner._local_path
+
+    def injected(self, path: str) -> str:
+        if Path(path).name == "remote-copy-fails":
+            raise OSError("simulated: connection reset while downloading the checkpoint")
+        if Path(path).name == "hits-a-bug":
+            raise TypeError("simulated programming error")
+        return local_path(self, path)
+
+    monkeypatch.setattr(_AttackRunner, "_local_path", injected)
+    out = tmp_path / "results" / "tiny"
+    out.mkdir(parents=True)
+    searcher = _Searcher()
+    pipeline = AttackPipeline(spec, spec.sweep.attack, out, searcher, progress=False)
+    pipeline.setup()
+    for trial_id, checkpoint in (("t-remote", remote), ("t-bug", buggy), ("t-good", good)):
+        _finish_trial(pipeline, searcher, trial_id, checkpoint)
+    pipeline.on_experiment_end([SimpleNamespace(status="TERMINATED")] * 3)
+
+    assert searcher.told["t-remote"] is None and searcher.told["t-bug"] is None  # failed, not left open
+    assert 0 <= searcher.told["t-good"]["attack_acc"] <= 1  # the thread survived both and attacked the last one
+    unattacked = {u.trial_id: u for u in unattacked_checkpoints(out)}
+    assert set(unattacked) == {"t-remote", "t-bug"}
+    assert "cannot copy it from storage" in unattacked["t-remote"].reason
+    assert "TypeError: simulated programming error" in unattacked["t-bug"].reason
+    store = ResultStore(out / "store")
+    assert len(store.load_summary()) == 1
+    failures = store.load_failures()  # the copy failure is the checkpoint's record; the bug is not blamed on it
+    assert list(failures["path"]) == [str(remote)] and "connection reset" in failures["error"].iloc[0]
