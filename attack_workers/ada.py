@@ -4,7 +4,7 @@
     python -m vda.train data.extra_train_file=results/ada/adversarial.jsonl ...   # +ADA (+VDA)
 
 A checkpoint's *training* split is attacked with the pool (the project's BERT-Attack); every
-successful adversarial text is kept with its original label and written as a JSONL that
+successful adversarial text that the validity audit does not flag is kept with its original label and written as a JSONL that
 ``vda.data`` appends to the training split (``data.extra_train_file``). A set is made once: it
 lives in ``<out>/<key>/`` with ``ada.json`` recording the checkpoint and attack it came from, and
 a second call with the same checkpoint content and attack settings returns it without attacking.
@@ -39,9 +39,13 @@ INFO_FILE = "ada.json"
 
 def ada_key(checkpoint: str | Path, config: EvalConfig, worker: WorkerConfig) -> str:
     """Checkpoint content + attack settings + models: what makes two adversarial sets the same."""
+    from attack_workers.lexicon import LexiconSpec, load_lexicon
+
     settings = {"protocol": config.protocol, "params": dataclasses.asdict(config.params), "split": config.split,
                 "num_examples": config.num_examples, "seed": config.seed, "dataset": config.dataset,
-                "mlm": worker.mlm, "encoder": worker.encoder}
+                "mlm": worker.mlm, "encoder": worker.encoder,
+                "lexicon": load_lexicon(LexiconSpec(encoder=worker.encoder, mlm=worker.mlm)).content_hash,
+                "audited": True}
     return digest([checkpoint_hash(checkpoint), json.dumps(settings, sort_keys=True)])
 
 
@@ -67,6 +71,10 @@ def generate_adversarial_set(checkpoint: str | Path, out: str | Path, config: Ev
     rows = ResultStore(config.store).load_examples()
     rows = rows[(rows["checkpoint_hash"] == target.checkpoint_hash) & (rows["attack_key"] == target.attack_key)]
     succeeded = rows[rows["status"] == "succeeded"].sort_values("example_id")
+    # A success the validity audit flags (an antonym swap, a polarity flip, a non-word) may have changed
+    # the true label: training on it with the original label would teach the model a wrong label.
+    flagged = succeeded["audit_flagged"].fillna(False).astype(bool)
+    succeeded = succeeded[~flagged]
     labels = load_manifest(checkpoint).label_names
     records = [{"id": f"ada-{r.example_id}", "source_example_id": r.example_id, "text_a": r.perturbed_text,
                 "text_b": r.perturbed_text_b, "label": labels[int(r.label)]} for r in succeeded.itertuples()]
@@ -74,10 +82,11 @@ def generate_adversarial_set(checkpoint: str | Path, out: str | Path, config: Ev
             "attack_key": target.attack_key, "protocol": config.protocol,
             "params": dataclasses.asdict(config.params), "split": config.split, "seed": config.seed,
             "num_examples": config.num_examples, "attacked": int(len(rows)), "succeeded": len(records),
+            "dropped_flagged": int(flagged.sum()),
             "created": time.time()}
     _write_atomically(directory, records, info)
-    log.info("%d adversarial examples from %d attacked %s examples -> %s", len(records), len(rows),
-             config.split, directory / SET_FILE)
+    log.info("%d adversarial examples from %d attacked %s examples (%d flagged by the audit, dropped) -> %s",
+             len(records), len(rows), config.split, int(flagged.sum()), directory / SET_FILE)
     return _link_latest(out, directory)
 
 

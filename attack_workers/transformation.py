@@ -142,7 +142,7 @@ class BertAttackWordSwap(WordSwapMaskedLM):
         for index in indices_to_modify:
             original = self._comparable(current_text.words[index])
             for word in self._replacement_words(current_text, index):
-                if self._comparable(word) != original and _same_kind(word, original):
+                if self._comparable(word) != original and _allowed_swap(word, original):
                     transformed.append(current_text.replace_word_at_index(index, word))
         return transformed
 
@@ -153,7 +153,27 @@ class BertAttackWordSwap(WordSwapMaskedLM):
         return [*super().extra_repr_keys(), "subword_positions", "subword_top", "subword_keep"]
 
 
-def _same_kind(candidate: str, original: str) -> bool:
-    """Numbers replace numbers and words replace words: "Kate" -> "2" or "What" -> "40" is no synonym,
-    and a number has no word vector, so the word filter would pass it unchecked."""
-    return any(c.isdigit() for c in candidate) == any(c.isdigit() for c in original)
+NEGATING_PREFIXES = ("un", "in", "im", "il", "ir", "dis", "non", "non-")
+# Words that negate what follows, and the stems TextAttack leaves of "hasn't", "doesn't"...: "has" ->
+# "hasn" or "best" -> "not" turns a sentence into its opposite while every word vector stays close.
+NEGATIONS = frozenset({"not", "no", "never", "nor", "none", "nothing", "nobody", "neither", "without", "hardly",
+                       "barely", "ain", "aren", "couldn", "didn", "doesn", "don", "hadn", "hasn", "haven", "isn",
+                       "mightn", "mustn", "needn", "shan", "shouldn", "wasn", "weren", "won", "wouldn"})
+
+
+def _allowed_swap(candidate: str, original: str) -> bool:
+    """Swaps no word vector can vet, refused before the constraints see them.
+
+    - Numbers are never replaced and never replace a word ("8/10" -> "11/10", "Kate" -> "2"): a
+      number carries a fact, and it has no word vector, so the word filter would pass it unchecked.
+    - A word is never replaced by its own negation or back ("predictable" -> "unpredictable",
+      "inconsistent" -> "consistent"): derived antonyms that WordNet often does not list and that
+      sit close in any distributional vectors.
+    - A negation is never inserted or removed (``NEGATIONS``).
+    """
+    if any(c.isdigit() for c in candidate + original):
+        return False
+    a, b = candidate.lower(), original.lower()
+    if (a in NEGATIONS) != (b in NEGATIONS):
+        return False
+    return not any(a == p + b or b == p + a for p in NEGATING_PREFIXES)

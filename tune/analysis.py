@@ -106,6 +106,8 @@ def paper_table(ranked: pd.DataFrame) -> pd.DataFrame:
         "Att Acc low": ranked["attack_acc_low"], "Att Acc high": ranked["attack_acc_high"],
         "Q Num": ranked["avg_queries"],
         "Perturb %": ranked["perturbed_pct"], "n": ranked["num_examples"],
+        # the validity audit: share of successful attacks that are antonym swaps, polarity flips or non-words
+        "Flagged": ranked.get("flagged_share", pd.Series([math.nan] * len(ranked))),
         "pareto": ranked["pareto"].map({True: "*", False: ""}),
     })
     if ranked["protocol"].nunique() > 1:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from vda.config import TrainConfig, config_from_dict
+from vda.dotted import merge, nest
 
 VARIANT_KEY = "variant"  # the Tune parameter that carries a variant's name
 DISTRIBUTIONS = ("grid", "choice", "uniform", "loguniform", "randint")
@@ -89,29 +90,6 @@ class Distribution:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def nest(dotted: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"vda.sigma": 0.1}`` -> ``{"vda": {"sigma": 0.1}}``."""
-    out: dict[str, Any] = {}
-    for key, value in dotted.items():
-        node = out
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return out
-
-
-def merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep merge: ``update``'s leaves replace ``base``'s; neither input is modified."""
-    out = dict(base)
-    for key, value in update.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def train_config(fixed: Mapping[str, Any], overrides: Mapping[str, Any], source: str) -> TrainConfig:

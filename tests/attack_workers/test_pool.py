@@ -26,9 +26,14 @@ def pool(local_ray):
         yield started
 
 
+# These tests exercise the pool, not the word filter: a loose filter lets the tiny fixture models'
+# predictions flip (at the default 0.7 they survive every swap).
+LOOSE_WORD_THRESHOLD = 0.1
+
+
 def config(store: Path, protocol: str = "vda-paper", max_candidates: int = 8, shard_size: int = 2) -> EvalConfig:
-    return EvalConfig(store=str(store), protocol=protocol, params=AttackParams(max_candidates=max_candidates),
-                      shard_size=shard_size)
+    params = AttackParams(max_candidates=max_candidates, word_similarity_threshold=LOOSE_WORD_THRESHOLD)
+    return EvalConfig(store=str(store), protocol=protocol, params=params, shard_size=shard_size)
 
 
 def test_evaluate_many_checkpoints(pool, review_checkpoint, pair_checkpoint, tmp_path):
@@ -133,13 +138,16 @@ def test_ada_set_is_generated_labelled_reused_and_trainable(pool, review_checkpo
     from vda.config import config_from_dict
     from vda.data import load_task
 
-    cfg = EvalConfig(store="", split="train", num_examples=6, params=AttackParams(max_candidates=8), shard_size=3)
+    # The lenient protocol: the tiny fixture model fits its training sentences, and only swaps that
+    # no word filter vets (and the audit may flag) flip them.
+    cfg = EvalConfig(store="", split="train", num_examples=6, protocol="textattack",
+                     params=AttackParams(max_candidates=8), shard_size=3)
     path = generate_adversarial_set(review_checkpoint, tmp_path / "ada", cfg, attack_pool=pool, progress=False)
     rows = ResultStore(tmp_path / "ada" / "store").load_examples()
     assert len(rows) == 6 and set(rows["split"]) == {"train"}
     records = [json.loads(line) for line in path.read_text().splitlines()]
-    succeeded = rows[rows["status"] == "succeeded"].set_index("example_id")
-    assert 0 < len(records) == len(succeeded)
+    succeeded = rows[(rows["status"] == "succeeded") & ~rows["audit_flagged"]].set_index("example_id")
+    assert 0 < len(records) == len(succeeded)  # audit-flagged successes are not training examples
     labels = load_manifest(review_checkpoint).label_names
     for record in records:
         source = succeeded.loc[record["source_example_id"]]

@@ -122,3 +122,27 @@ def test_sentence_encoder_encodes_each_sentence_once():
     swapped.attack_attrs["last_transformation"] = object()
     kept = constraint._check_constraint_many([swapped], original)
     assert len(kept) == 1 and 0.2 <= swapped.attack_attrs["similarity_score"] < 1
+
+
+@pytest.mark.parametrize("candidate, original, allowed", [
+    ("film", "movie", True), ("2", "Kate", False), ("11", "8", False), ("unpredictable", "predictable", False),
+    ("consistent", "inconsistent", False), ("dislike", "like", False), ("unpredictably", "predictable", True),
+    ("hasn", "has", False), ("not", "best", False), ("never", "not", True),
+])
+def test_numbers_and_negated_forms_are_never_swapped(candidate, original, allowed):
+    from attack_workers.transformation import _allowed_swap
+
+    assert _allowed_swap(candidate, original) is allowed
+
+
+def test_a_spelled_together_non_word_candidate_is_rejected(mlm):
+    from attack_workers.relations import is_english_word
+
+    model, tokenizer = mlm
+    ids = tokenizer.convert_tokens_to_ids
+    top_ids = torch.tensor([ids(["and", "perpetual"]) + [0] * 6, ids(["##ly"]) + [0] * 7])
+    lenient = BertAttackWordSwap(model, tokenizer, max_candidates=8, subword_top=2)
+    strict = BertAttackWordSwap(model, tokenizer, max_candidates=8, subword_top=2, is_word=is_english_word)
+    assert "andly" in lenient._ranked_combinations(top_ids)  # any alphabetic string passes as "one word"
+    real = strict._ranked_combinations(top_ids)
+    assert "perpetually" in real and "andly" not in real

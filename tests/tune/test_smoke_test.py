@@ -18,7 +18,7 @@ from vda.dotted import merge, nest
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "tune" / "configs").glob("*.yaml"))
 SWEEP_CONFIGS = [p for p in CONFIGS if p.name != "local_cluster.yaml"]
-ADA_SETS = [Path("results/ada-mr/adversarial.jsonl"), Path("results/ada-mr-small/adversarial.jsonl")]
+ADA_SETS = [Path(f"results/{name}/adversarial.jsonl") for name in ("ada-mr", "ada-mr-small", "ada-mr-study")]
 
 
 @pytest.fixture()
@@ -69,7 +69,7 @@ def test_user_overrides_win_over_the_smoke_test(in_tmp):
 
 def test_a_grace_period_longer_than_training_is_a_config_error():
     with pytest.raises(ConfigError, match=r"sweep.asha.grace_period: 3 is more than the 2 epoch\(s\)"):
-        load_sweep("default", ["sweep.scheduler=asha", "sweep.asha.grace_period=3"])
+        load_sweep("default", ["fixed.epochs=2", "sweep.scheduler=asha", "sweep.asha.grace_period=3"])
 
 
 def test_cli_takes_overrides_around_options_and_names_their_source(capsys):
