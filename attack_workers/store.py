@@ -126,17 +126,11 @@ def _visible(directory: Path, pattern: str = "*.parquet") -> list[Path]:
 
 
 def flatten(d: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """``{"vda": {"sigma": 0.01}}`` -> ``{"<prefix>vda.sigma": 0.01}``; lists become JSON strings."""
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{name}."))
-        elif isinstance(value, (list, tuple)):
-            out[name] = json.dumps(list(value))
-        else:
-            out[name] = value
-    return out
+    """``{"vda": {"sigma": 0.01}}`` -> ``{"<prefix>vda.sigma": 0.01}``; lists become JSON strings (Parquet scalars)."""
+    from vda.dotted import flatten as flatten_dotted
+
+    return {key: json.dumps(list(value)) if isinstance(value, (list, tuple)) else value
+            for key, value in flatten_dotted(d, prefix).items()}
 
 
 class ResultStore:
