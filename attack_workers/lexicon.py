@@ -13,7 +13,10 @@ offline, so they are rebuilt here by the same method on what the machine has:
   (movie/film 0.84, terrible/awful 0.85, but good/bad 0.59);
 - constraints: WordNet 3.0 synonyms and antonyms (``attack_workers.relations``), of which a
   seeded random 20 % of each kind is held out to measure how the filter generalises;
-- counter-fitting (``attack_workers.counterfit``), seeded and deterministic.
+- counter-fitting (``attack_workers.counterfit``), seeded. Not bit-reproducible: two builds of
+  one recipe on the same machine gave different content hashes (threaded CPU reductions), which
+  is why rows are keyed by the content hash, and why the nodes of a cluster must share one cache
+  (``VDA_CACHE_DIR`` on shared storage) so that every worker uses the vectors the planner keyed.
 
 The result lives in ``<vda cache>/lexicon/<recipe>/`` where ``recipe`` hashes every input (encoder,
 MLM vocabulary, corpus, WordNet, settings, this module's version); ``content_hash`` hashes the
