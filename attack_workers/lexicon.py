@@ -89,14 +89,22 @@ class Lexicon:
             return None
         return float(np.dot(self.vectors[i], self.vectors[j]))
 
-    def textattack_embedding(self) -> Any:
-        """The vectors as a ``textattack.shared.WordEmbedding`` (for ``WordEmbeddingDistance``)."""
+    @cached_property
+    def _textattack_embedding(self) -> Any:
         from attack_workers.offline import import_textattack
 
         import_textattack()
         from textattack.shared import WordEmbedding
 
         return WordEmbedding(np.asarray(self.vectors), dict(self.index), dict(enumerate(self.words)))
+
+    def textattack_embedding(self) -> Any:
+        """The vectors as a ``textattack.shared.WordEmbedding`` (for ``WordEmbeddingDistance``).
+
+        One per lexicon: a worker builds an attack per checkpoint, and every attack shares the
+        embedding and the cosines it has cached.
+        """
+        return self._textattack_embedding
 
 
 def _hash_json(payload: Any) -> str:
