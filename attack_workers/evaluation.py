@@ -92,13 +92,18 @@ class EvalReport:
         return not self.plan.problems and not self.failed_shards
 
 
-class _Planner:
-    """Turns vetted checkpoints into attack targets; caches datasets and the MLM between them."""
+class Planner:
+    """Plans evaluations: vets checkpoints, picks their examples, leaves out what the store holds.
+
+    Creating one loads the MLM (seconds; every classifier's vocabulary is checked against it), so
+    one planner serves any number of ``plan`` calls: the sweep's pipeline creates it once and plans
+    each checkpoint as it arrives. Datasets and the lexicon hash are cached between calls too.
+    """
 
     def __init__(self, config: EvalConfig, worker: WorkerConfig) -> None:
         from vda.mlm import load_mlm, resolve_mlm_path
 
-        self.config = config
+        self.config = config.validate()
         self.worker = worker
         self._tasks: dict[str, TaskData] = {}
         self._lexicon_hash: str | None = None
@@ -109,6 +114,34 @@ class _Planner:
         except (OSError, ValueError) as exc:  # MissingAssetError is an OSError
             raise EvaluationError(f"the masked LM {worker.mlm!r} or sentence encoder {worker.encoder!r} cannot be "
                                   f"loaded: {exc}") from None
+
+    def plan(self, paths: Sequence[Path], store: ResultStore) -> EvalPlan:
+        """Everything to do on the checkpoint directories ``paths`` (``find_checkpoints``), minus what
+        ``store`` holds; unusable checkpoints end in ``problems``, the others' plans in ``store``."""
+        plan = EvalPlan()
+        for path in paths:
+            vetted = vet_checkpoint(path)
+            if isinstance(vetted, CheckpointProblem):
+                plan.problems.append(vetted)
+                continue
+            try:
+                target, examples = self.target(vetted)
+            except ValueError as exc:  # DataError, VocabularyMismatchError, label/split mismatches
+                plan.problems.append(CheckpointProblem(vetted.path, str(exc)))
+                continue
+            if any((t.checkpoint_hash, t.attack_key) == (target.checkpoint_hash, target.attack_key)
+                   for t in plan.targets):
+                log.info("%s: same content as a checkpoint already planned; attacked once", vetted.path)
+                continue
+            store.write_checkpoint(vetted.record())
+            store.record_plan(target.checkpoint_hash, target.attack_key, [e.id for e in examples])
+            done = store.done_example_ids(target.checkpoint_hash, target.attack_key)
+            remaining = [e for e in examples if e.id not in done]
+            plan.targets.append(target)
+            plan.shards.extend(plan_shards(target, remaining, self.config.shard_size))
+            plan.examples_total += len(examples)
+            plan.examples_already_done += len(examples) - len(remaining)
+        return plan
 
     def lexicon_hash(self) -> str:
         """Content hash of the word lexicon, built here on first need (minutes, once per cache).
@@ -195,31 +228,9 @@ class _Planner:
 def plan_evaluation(checkpoints: Sequence[str], config: EvalConfig, worker: WorkerConfig,
                     store: ResultStore) -> EvalPlan:
     """Everything to do, minus what ``store`` already holds; raises ``EvaluationError`` on unusable input."""
-    config.validate()
-    paths = find_checkpoints(checkpoints)
-    plan = EvalPlan()
-    planner = _Planner(config, worker)
-    for path in paths:
-        vetted = vet_checkpoint(path)
-        if isinstance(vetted, CheckpointProblem):
-            plan.problems.append(vetted)
-            continue
-        try:
-            target, examples = planner.target(vetted)
-        except ValueError as exc:  # DataError, VocabularyMismatchError, label/split mismatches
-            plan.problems.append(CheckpointProblem(vetted.path, str(exc)))
-            continue
-        if any((t.checkpoint_hash, t.attack_key) == (target.checkpoint_hash, target.attack_key) for t in plan.targets):
-            log.info("%s: same content as a checkpoint already planned; attacked once", vetted.path)
-            continue
-        store.write_checkpoint(vetted.record())
-        store.record_plan(target.checkpoint_hash, target.attack_key, [e.id for e in examples])
-        done = store.done_example_ids(target.checkpoint_hash, target.attack_key)
-        remaining = [e for e in examples if e.id not in done]
-        plan.targets.append(target)
-        plan.shards.extend(plan_shards(target, remaining, config.shard_size))
-        plan.examples_total += len(examples)
-        plan.examples_already_done += len(examples) - len(remaining)
+    config.validate()  # a usage error (unknown protocol, bad parameter) is named before any path is looked at
+    paths = find_checkpoints(checkpoints)  # a path that holds no checkpoint fails before the MLM loads
+    plan = Planner(config, worker).plan(paths, store)
     if not plan.targets and plan.problems:
         details = "\n".join(f"  {p.path}: {p.error}" for p in plan.problems)
         raise EvaluationError(f"no checkpoint can be evaluated:\n{details}", plan.problems)

@@ -1,7 +1,12 @@
-"""Throughput of BERT-Attack: TextAttack's stock ``Attacker`` loop vs attack_workers, and pool scaling.
+"""Throughput of BERT-Attack: TextAttack's stock ``Attacker`` loop vs attack_workers, pool scaling, long inputs.
 
-    ../shared/bin/offline .venv/bin/python benchmarks/attack_throughput.py          # ~10 min on 2 CPUs
-    ... benchmarks/attack_throughput.py --checkpoint runs/x/best --num-examples 40 --scaling-examples 120
+    ../shared/bin/offline .venv/bin/python benchmarks/attack_throughput.py          # ~15 min on 2 CPUs
+    ... benchmarks/attack_throughput.py --checkpoint runs/x/best --num-examples 16 --rounds 3
+
+Every part times the setups it compares in alternating rounds (``benchmarks/rounds.py``): each
+round runs every setup once on the same examples, a ratio is taken within its round, and the
+tables give the median ratio over rounds with its min-max. Outcomes must be identical in every
+round (the attack is deterministic).
 
 Part 1, on one checkpoint, the same MR dev examples and the same attack parameters
 (``textattack`` protocol: NLTK stop words, at most 40% of words, similarity >= 0.2, greedy [UNK] WIR):
@@ -11,7 +16,8 @@ Part 1, on one checkpoint, the same MR dev examples and the same attack paramete
   sub-token products), the local sentence encoder without de-duplication (as TextAttack calls its
   USE constraint), one thread;
 - ``worker``: ``attack_workers.worker.AttackWorker`` in this process, one thread;
-- ``pool``: the Ray pool with one one-CPU actor (model loading excluded everywhere).
+- ``pool``: the Ray pool with one one-CPU actor (model loading excluded everywhere);
+- the in-process worker under the ``vda-paper`` protocol (the counter-fitted word filter on).
 
 K defaults to 8 there (textattack 0.3.11's recipe value): with K=48 the stock transformation's K^n
 products make long words take minutes. Outcomes (status, adversarial text, queries) of the stock
@@ -19,11 +25,15 @@ loop and the worker are compared per example; a difference is attributed to wher
 sets differ by design (words of several sub-tokens; special tokens such as [SEP] proposed as
 words) or reported as UNEXPLAINED. The pool must reproduce the worker's outcomes exactly.
 
-Part 1 also times the in-process worker under the ``vda-paper`` protocol (the counter-fitted word
-filter on) on the same examples, so the filter's cost sits next to the stock loop.
-
 Part 2: the pool with 1 and 2 actors on more examples at the paper's K=48 under ``vda-paper``
-(``--scaling-protocol``); same outcomes required.
+(``--scaling-protocol``); same outcomes required. Both pools stay up (Ray is given 3 logical
+CPUs for them on a 2-core machine; only one pool attacks at a time).
+
+Part 3: long inputs. IMDb-length texts (MR dev reviews joined until ~745 words; no IMDb data is
+available offline) attacked on the same checkpoint, trained at ``max_length`` 64, with the model
+wrapper's memo (a query whose truncated input was seen runs no forward pass) against the same
+wrapper running the model once per query, as it did before the memo; same outcomes and query
+counts required.
 
 Without ``--checkpoint`` a small MR checkpoint is fine-tuned once with ``vda.train`` (plain
 fine-tuning, no VDA) into ``runs/bench-mr``. Exit status 1 if outcomes differ unexplained.
@@ -50,10 +60,12 @@ from attack_workers.offline import import_textattack  # noqa: E402
 import_textattack()
 
 from attack_workers.evaluation import EvalConfig, plan_evaluation  # noqa: E402
+from attack_workers.model_wrapper import DynamicPaddingModelWrapper  # noqa: E402
 from attack_workers.protocols import AttackParams  # noqa: E402
 from attack_workers.shards import Shard  # noqa: E402
 from attack_workers.store import ResultStore  # noqa: E402
 from attack_workers.worker import AttackWorker, WorkerConfig  # noqa: E402
+from benchmarks.rounds import ratio_spread  # noqa: E402
 
 
 @dataclass
@@ -91,84 +103,130 @@ def outcome(status: str, perturbed: str, queries: int) -> dict[str, Any]:
     return {"status": status, "perturbed_text": perturbed, "num_queries": int(queries)}
 
 
-def run_stock(checkpoint: Path, shards: list[Shard], max_candidates: int) -> Run:
-    """TextAttack's own loop and components (offline stand-in for USE: the same local encoder)."""
-    import textattack
-    from textattack.attack_results import FailedAttackResult, SkippedAttackResult
-    from textattack.constraints.overlap import MaxWordsPerturbed
-    from textattack.constraints.pre_transformation import RepeatModification, StopwordModification
-    from textattack.goal_functions import UntargetedClassification
-    from textattack.models.wrappers import HuggingFaceModelWrapper
-    from textattack.search_methods import GreedyWordSwapWIR
-    from textattack.transformations import WordSwapMaskedLM
+class StockLoop:
+    """TextAttack's own loop and components (offline stand-in for USE: the same local encoder), built once."""
 
-    from attack_workers.sentence_encoder import LocalSentenceEncoder, load_sentence_model
-    from attack_workers.stopwords import NLTK_ENGLISH
-    from vda.checkpoint import load_checkpoint
-    from vda.mlm import load_mlm
+    name = "TextAttack stock Attacker loop"
 
-    class PlainSentenceEncoder(LocalSentenceEncoder):
-        """Encodes every sentence it is given, duplicates included, as TextAttack's USE constraint does."""
+    def __init__(self, checkpoint: Path, max_candidates: int) -> None:
+        import textattack
+        from textattack.constraints.overlap import MaxWordsPerturbed
+        from textattack.constraints.pre_transformation import RepeatModification, StopwordModification
+        from textattack.goal_functions import UntargetedClassification
+        from textattack.models.wrappers import HuggingFaceModelWrapper
+        from textattack.search_methods import GreedyWordSwapWIR
+        from textattack.transformations import WordSwapMaskedLM
 
-        def encode(self, sentences: list[str]) -> torch.Tensor:
-            return self.encoder.encode(list(sentences), convert_to_tensor=True, show_progress_bar=False).cpu()
+        from attack_workers.sentence_encoder import LocalSentenceEncoder, load_sentence_model
+        from attack_workers.stopwords import NLTK_ENGLISH
+        from vda.checkpoint import load_checkpoint
+        from vda.mlm import load_mlm
 
-    model, tokenizer, _ = load_checkpoint(checkpoint)
-    mlm, mlm_tokenizer = load_mlm("default")
-    constraints = [RepeatModification(), StopwordModification(stopwords=set(NLTK_ENGLISH)),
-                   MaxWordsPerturbed(max_percent=0.4), PlainSentenceEncoder(load_sentence_model("default"), 0.2)]
-    transformation = WordSwapMaskedLM(method="bert-attack", masked_language_model=mlm, tokenizer=mlm_tokenizer,
-                                      max_candidates=max_candidates)
-    attack = textattack.Attack(UntargetedClassification(HuggingFaceModelWrapper(model, tokenizer)), constraints,
-                               transformation, GreedyWordSwapWIR(wir_method="unk"))
-    examples = [e for s in shards for e in s.examples]
-    dataset = textattack.datasets.Dataset([(e.text_a, e.label) for e in examples])
-    attacker = textattack.Attacker(attack, dataset, textattack.AttackArgs(num_examples=len(examples), silent=True,
-                                                                          disable_stdout=True))
-    start, cpu = time.perf_counter(), time.process_time()
-    results = attacker.attack_dataset()
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    status = {FailedAttackResult: "failed", SkippedAttackResult: "skipped"}
-    rows = {e.id: outcome(status.get(type(r), "succeeded"), r.perturbed_result.attacked_text.text, r.num_queries)
-            for e, r in zip(examples, results)}
-    return Run("TextAttack stock Attacker loop", 1, seconds, cpu, os.getloadavg()[0], rows)
+        class PlainSentenceEncoder(LocalSentenceEncoder):
+            """Encodes every sentence it is given, duplicates included, as TextAttack's USE constraint does."""
+
+            def encode(self, sentences: list[str]) -> torch.Tensor:
+                return self.encoder.encode(list(sentences), convert_to_tensor=True, show_progress_bar=False).cpu()
+
+        model, tokenizer, _ = load_checkpoint(checkpoint)
+        mlm, mlm_tokenizer = load_mlm("default")
+        constraints = [RepeatModification(), StopwordModification(stopwords=set(NLTK_ENGLISH)),
+                       MaxWordsPerturbed(max_percent=0.4), PlainSentenceEncoder(load_sentence_model("default"), 0.2)]
+        transformation = WordSwapMaskedLM(method="bert-attack", masked_language_model=mlm, tokenizer=mlm_tokenizer,
+                                          max_candidates=max_candidates)
+        self.attack = textattack.Attack(UntargetedClassification(HuggingFaceModelWrapper(model, tokenizer)),
+                                        constraints, transformation, GreedyWordSwapWIR(wir_method="unk"))
+
+    def __call__(self, shards: list[Shard]) -> Run:
+        import textattack
+        from textattack.attack_results import FailedAttackResult, SkippedAttackResult
+
+        examples = [e for s in shards for e in s.examples]
+        dataset = textattack.datasets.Dataset([(e.text_a, e.label) for e in examples])
+        attacker = textattack.Attacker(self.attack, dataset, textattack.AttackArgs(
+            num_examples=len(examples), silent=True, disable_stdout=True))
+        start, cpu = time.perf_counter(), time.process_time()
+        results = attacker.attack_dataset()
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        status = {FailedAttackResult: "failed", SkippedAttackResult: "skipped"}
+        rows = {e.id: outcome(status.get(type(r), "succeeded"), r.perturbed_result.attacked_text.text, r.num_queries)
+                for e, r in zip(examples, results)}
+        return Run(self.name, 1, seconds, cpu, os.getloadavg()[0], rows)
 
 
 def rows_of(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {r["example_id"]: outcome(r["status"], r["perturbed_text"], r["num_queries"]) for r in results}
 
 
-def run_worker(shards: list[Shard], name: str = "attack_workers AttackWorker (in process)") -> Run:
-    worker = AttackWorker(WorkerConfig(num_threads=1))
-    worker._attack_for(shards[0].target)  # load the classifier outside the timing, as the pool does
-    start = time.perf_counter()
-    results = [worker.attack_shard(shard) for shard in shards]
-    rows = [row for result in results for row in result.rows]
-    return Run(name, 1, time.perf_counter() - start,
-               sum(r.cpu_seconds for r in results), os.getloadavg()[0], rows_of(rows))
+class InProcessWorker:
+    """``AttackWorker`` in this process, one thread; the classifier is loaded before the first timing."""
 
+    def __init__(self, name: str, target_shards: list[Shard]) -> None:
+        self.name = name
+        self.worker = AttackWorker(WorkerConfig(num_threads=1))
+        self.worker._attack_for(target_shards[0].target)  # load the classifier outside the timing, as the pool does
 
-def run_pool(shards: list[Shard], workers: int, store: Path) -> Run:
-    from attack_workers.pool import AttackPool, PoolConfig
-
-    rows: list[dict[str, Any]] = []
-    cpu: list[float] = []
-    results = ResultStore(store)
-
-    def collect(shard: Shard, result: Any) -> None:
-        rows.extend(result.rows)
-        cpu.append(result.cpu_seconds)
-        results.write_examples(result.rows)
-
-    with AttackPool(WorkerConfig(), PoolConfig(num_workers=workers)) as pool:
-        # Warm every actor on the checkpoint first so that the timing is attack throughput only.
-        pool.run(shards[:workers], lambda *a: None, lambda *a: None, progress=False)
+    def __call__(self, shards: list[Shard]) -> Run:
         start = time.perf_counter()
-        pool.run(shards, collect, lambda shard, error, n: print(f"shard failed: {error}", file=sys.stderr),
-                 progress=False)
-        seconds = time.perf_counter() - start
-    return Run(f"attack_workers Ray pool, {workers} actor(s)", workers, seconds, sum(cpu), os.getloadavg()[0],
-               rows_of(rows))
+        results = [self.worker.attack_shard(shard) for shard in shards]
+        rows = [row for result in results for row in result.rows]
+        return Run(self.name, 1, time.perf_counter() - start, sum(r.cpu_seconds for r in results),
+                   os.getloadavg()[0], rows_of(rows))
+
+
+class PoolRun:
+    """The Ray pool with ``workers`` actors, every actor warmed on the checkpoint before the first timing."""
+
+    def __init__(self, workers: int, warm: list[Shard], store: Path) -> None:
+        from attack_workers.pool import AttackPool, PoolConfig
+
+        self.name, self.workers = f"attack_workers Ray pool, {workers} actor(s)", workers
+        self.store = ResultStore(store)
+        self.pool = AttackPool(WorkerConfig(), PoolConfig(num_workers=workers))
+        self.pool.run(warm[:workers], lambda *a: None, lambda *a: None, progress=False)
+
+    def __call__(self, shards: list[Shard]) -> Run:
+        rows: list[dict[str, Any]] = []
+        cpu: list[float] = []
+
+        def collect(shard: Shard, result: Any) -> None:
+            rows.extend(result.rows)
+            cpu.append(result.cpu_seconds)
+            self.store.write_examples(result.rows)
+
+        start = time.perf_counter()
+        self.pool.run(shards, collect, lambda shard, error, n: print(f"shard failed: {error}", file=sys.stderr),
+                      progress=False)
+        return Run(self.name, self.workers, time.perf_counter() - start, sum(cpu), os.getloadavg()[0], rows_of(rows))
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
+def in_rounds(setups: list[Any], shards: list[Shard], rounds: int) -> list[list[Run]]:
+    """Round r attacks every r-th shard with every setup, back to back: [round][setup] runs.
+
+    Each round has its own examples, so no setup meets a text its caches (TextAttack's query
+    cache, the wrapper's memo) saw in an earlier round; within a round all setups do the same work.
+    """
+    parts = [shards[r::rounds] for r in range(rounds)]
+    out = []
+    for r, part in enumerate(parts):
+        runs = [setup(part) for setup in setups]
+        out.append(runs)
+        print(f"round {r + 1}/{rounds}: " + ", ".join(f"{run.name} {run.seconds:.1f}s" for run in runs), flush=True)
+    return out
+
+
+def merged(runs: list[Run]) -> Run:
+    """One setup's runs of all rounds as one run (summed times, all rows, the last load average)."""
+    rows = {k: v for run in runs for k, v in run.rows.items()}
+    return Run(runs[0].name, runs[0].workers, sum(r.seconds for r in runs), sum(r.cpu_seconds for r in runs),
+               runs[-1].load, rows)
+
+
+def rate(run: Run) -> float:
+    return len(run.rows) / run.seconds
 
 
 def explain(example_text: str, stock: dict[str, Any], ours: dict[str, Any], tokenizer: Any) -> str:
@@ -205,96 +263,167 @@ def compare(stock: Run, ours: Run, shards: list[Shard]) -> list[str]:
     return lines
 
 
-def table(runs: list[Run]) -> str:
-    """Markdown table; ratios are against the first row."""
-    first = runs[0]
-    one = next((r for r in runs if r.workers == 1 and "pool" in r.name), None)
+def table(by_round: list[list[Run]], base: int = 0, per_worker_base: int | None = None) -> str:
+    """Markdown table over rounds; ratios are per round against setup ``base`` (and, for pools, the 1-actor pool)."""
+    names = range(len(by_round[0]))
     lines = ["| setup | workers | examples | wall s | examples/s | vs row 1 | vs row 1 per worker | vs 1 actor "
              "| CPU s/example | load avg |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for run in runs:
-        rate = len(run.rows) / run.seconds
-        base = len(first.rows) / first.seconds
-        scaling = f"{rate / (len(one.rows) / one.seconds):.2f}x" if one and "pool" in run.name else ""
-        lines.append(f"| {run.name} | {run.workers} | {len(run.rows)} | {run.seconds:.1f} | {rate:.3f} | "
-                     f"{rate / base:.2f}x | {rate / base / run.workers:.2f}x | {scaling} | "
-                     f"{run.cpu_seconds / len(run.rows):.3f} | {run.load:.1f} |")
-    return "\n".join(lines)
-
-
-def run_pools(shards: list[Shard], worker_counts: tuple[int, ...], tmp: Path) -> list[Run]:
-    import ray
-
-    ray.init(num_cpus=max(worker_counts), include_dashboard=False, log_to_driver=False)
-    try:
-        runs = []
-        for workers in worker_counts:
-            runs.append(run_pool(shards, workers, tmp / f"pool{workers}-{len(shards)}"))
-            print(f"{runs[-1].name}: {runs[-1].seconds:.0f}s, load {runs[-1].load:.1f}", flush=True)
-        return runs
-    finally:
-        ray.shutdown()
+    for i in names:
+        runs = [rnd[i] for rnd in by_round]
+        total = merged(runs)
+        vs_base = ratio_spread([rate(r) for r in runs], [rate(rnd[base]) for rnd in by_round])
+        per_worker = ratio_spread([rate(r) / r.workers for r in runs], [rate(rnd[base]) for rnd in by_round])
+        scaling = "" if per_worker_base is None else ratio_spread(
+            [rate(r) for r in runs], [rate(rnd[per_worker_base]) for rnd in by_round]).text()
+        lines.append(f"| {total.name} | {total.workers} | {len(total.rows)} | {total.seconds:.1f} | {rate(total):.3f} | "
+                     f"{vs_base.text()} | {per_worker.text()} | {scaling} | "
+                     f"{total.cpu_seconds / len(total.rows):.3f} | {total.load:.1f} |")
+    return "\n".join(lines) + f"\n\nratios: median (min-max) over {len(by_round)} rounds, each on its own examples"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", type=Path, help="checkpoint to attack (default: train runs/bench-mr once)")
-    parser.add_argument("--num-examples", type=int, default=40, help="examples of the stock comparison")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of every part")
+    parser.add_argument("--num-examples", type=int, default=48, help="examples of the stock comparison (all rounds)")
     parser.add_argument("--max-candidates", type=int, default=8, help="K of the stock comparison")
     parser.add_argument("--scaling-examples", type=int, default=120, help="examples of the 1 vs 2 actor runs")
     parser.add_argument("--scaling-candidates", type=int, default=48, help="K of the 1 vs 2 actor runs (paper: 48)")
     parser.add_argument("--scaling-protocol", default="vda-paper",
                         help="protocol of the 1 vs 2 actor runs (default: vda-paper, the word filter on)")
+    parser.add_argument("--long-examples", type=int, default=6, help="IMDb-length texts of the long-input part")
+    parser.add_argument("--long-words", type=int, default=745, help="words per long text")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard-size", type=int, default=2)
-    parser.add_argument("--only", choices=["all", "stock", "scaling"], default="all", help="run one part")
+    parser.add_argument("--only", choices=["all", "stock", "scaling", "long"], default="all", help="run one part")
     args = parser.parse_args()
     torch.set_num_threads(1)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     checkpoint = args.checkpoint or bench_checkpoint(REPO / "runs" / "bench-mr")
     status = 0
-    with tempfile.TemporaryDirectory(prefix="attack-bench-") as tmp:
-        print(f"checkpoint {checkpoint}; load {os.getloadavg()[0]:.1f}", flush=True)
-        if args.only != "scaling":
-            status = compare_with_stock(checkpoint, args, Path(tmp))
-        if args.only != "stock":
-            status = scaling(checkpoint, args, Path(tmp)) or status
+    import ray
+
+    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+    try:
+        with tempfile.TemporaryDirectory(prefix="attack-bench-") as tmp:
+            print(f"checkpoint {checkpoint}; load {os.getloadavg()[0]:.1f}", flush=True)
+            if args.only in ("all", "stock"):
+                status = compare_with_stock(checkpoint, args, Path(tmp)) or status
+            if args.only in ("all", "scaling"):
+                status = scaling(checkpoint, args, Path(tmp)) or status
+            if args.only in ("all", "long"):
+                status = long_inputs(checkpoint, args, Path(tmp)) or status
+    finally:
+        ray.shutdown()
     return status
 
 
 def compare_with_stock(checkpoint: Path, args: argparse.Namespace, tmp: Path) -> int:
-    """Part 1: stock loop, in-process worker, 1-actor pool on the same examples; 1 if outcomes differ unexplained."""
+    """Part 1: stock loop, in-process worker, 1-actor pool, filtered worker; 1 if outcomes differ unexplained."""
     shards = plan_shards(checkpoint, args.num_examples, args.max_candidates, args, tmp / "plan")
+    paper = {s.shard_id: s for s in plan_shards(checkpoint, args.num_examples, args.max_candidates, args,
+                                                 tmp / "plan-paper", "vda-paper")}
     print(f"\n## TextAttack's stock loop vs attack_workers: {args.num_examples} MR dev examples, "
-          f"K={args.max_candidates}", flush=True)
-    stock = run_stock(checkpoint, shards, args.max_candidates)
-    print(f"{stock.name}: {stock.seconds:.0f}s, load {stock.load:.1f}", flush=True)
-    worker = run_worker(shards)
-    print(f"{worker.name}: {worker.seconds:.0f}s, load {worker.load:.1f}", flush=True)
-    (pool,) = run_pools(shards, (1,), tmp)
-    filtered = run_worker(plan_shards(checkpoint, args.num_examples, args.max_candidates, args, tmp / "plan-paper",
-                                      "vda-paper"), "AttackWorker, vda-paper protocol (word filter on)")
-    print("\n" + table([stock, worker, pool, filtered]) + "\n")
-    print(f"pool vs in-process worker: {'identical' if pool.rows == worker.rows else 'DIFFERENT'} outcomes")
-    differences = compare(stock, worker, shards)
-    same_status = sum(stock.rows[i]["status"] == r["status"] for i, r in worker.rows.items())
-    print(f"stock vs ours: {len(worker.rows) - len(differences)}/{len(worker.rows)} examples identical "
-          f"(status, adversarial text, queries); same status on {same_status}/{len(worker.rows)}")
+          f"K={args.max_candidates}, {args.rounds} rounds", flush=True)
+    worker = InProcessWorker("attack_workers AttackWorker (in process)", shards)
+    filtered = InProcessWorker("AttackWorker, vda-paper protocol (word filter on)", list(paper.values()))
+    pool = PoolRun(1, shards, tmp / "pool1")
+    try:
+        by_round = in_rounds([StockLoop(checkpoint, args.max_candidates), worker, pool,
+                              lambda part: filtered(_same_examples(part, list(paper.values())))],
+                             shards, args.rounds)
+    finally:
+        pool.close()
+    print("\n" + table(by_round) + "\n")
+    stock, ours, pooled = (merged([rnd[i] for rnd in by_round]) for i in range(3))
+    print(f"pool vs in-process worker: {'identical' if pooled.rows == ours.rows else 'DIFFERENT'} outcomes")
+    differences = compare(stock, ours, shards)
+    same_status = sum(stock.rows[i]["status"] == r["status"] for i, r in ours.rows.items())
+    print(f"stock vs ours: {len(ours.rows) - len(differences)}/{len(ours.rows)} examples identical "
+          f"(status, adversarial text, queries); same status on {same_status}/{len(ours.rows)}")
     print("\n".join(differences))
-    return int(pool.rows != worker.rows or any("UNEXPLAINED" in d for d in differences))
+    return int(pooled.rows != ours.rows or any("UNEXPLAINED" in d for d in differences))
+
+
+def _same_examples(part: list[Shard], others: list[Shard]) -> list[Shard]:
+    """The shards of ``others`` holding the examples of ``part`` (another protocol's plan of the same examples)."""
+    wanted = {e.id for s in part for e in s.examples}
+    return [s for s in others if any(e.id in wanted for e in s.examples)]
 
 
 def scaling(checkpoint: Path, args: argparse.Namespace, tmp: Path) -> int:
-    """Part 2: the pool with 1 and 2 actors; 1 if their outcomes differ."""
+    """Part 2: the pool with 1 and 2 actors, alternating; 1 if their outcomes differ."""
     print(f"\n## Scaling: {args.scaling_examples} MR dev examples, K={args.scaling_candidates}, "
-          f"{args.scaling_protocol} protocol", flush=True)
+          f"{args.scaling_protocol} protocol, {args.rounds} rounds", flush=True)
     shards = plan_shards(checkpoint, args.scaling_examples, args.scaling_candidates, args, tmp / "plan2",
                          args.scaling_protocol)
-    one, two = run_pools(shards, (1, 2), tmp)
-    print("\n" + table([one, two]) + "\n")
+    pools = [PoolRun(n, shards, tmp / f"scaling{n}") for n in (1, 2)]
+    try:
+        by_round = in_rounds(pools, shards, args.rounds)
+    finally:
+        for pool in pools:
+            pool.close()
+    print("\n" + table(by_round, per_worker_base=0) + "\n")
+    one, two = (merged([rnd[i] for rnd in by_round]) for i in range(2))
     print(f"2 actors vs 1 actor: {'identical' if one.rows == two.rows else 'DIFFERENT'} outcomes")
     return int(one.rows != two.rows)
+
+
+def long_inputs(checkpoint: Path, args: argparse.Namespace, tmp: Path) -> int:
+    """Part 3: IMDb-length texts with the wrapper's memo vs one forward pass per query; 1 if outcomes differ."""
+    import dataclasses
+
+    from attack_workers import model_wrapper
+
+    # MR reviews average ~17 words: ask for enough of them to fill every long text
+    base = plan_shards(checkpoint, args.long_examples * args.long_words // 12, args.max_candidates, args,
+                       tmp / "plan-long")
+    pieces = [e.text_a for s in base for e in s.examples]
+    texts = _long_texts(pieces, args.long_examples, args.long_words)
+    examples = [dataclasses.replace(e, text_a=t) for e, t in zip((e for s in base for e in s.examples), texts)]
+    shards = [dataclasses.replace(base[0], shard_id=f"long-{i}", examples=[e]) for i, e in enumerate(examples)]
+    print(f"\n## Long inputs: {len(shards)} texts of {args.long_words} words (MR dev reviews joined), "
+          f"K={args.max_candidates}, textattack protocol, classifier max_length {shards[0].target.max_length}, "
+          f"{args.rounds} rounds", flush=True)
+    memo = InProcessWorker("AttackWorker, wrapper memo", shards)
+    original = model_wrapper.DynamicPaddingModelWrapper
+    model_wrapper.DynamicPaddingModelWrapper = PerQueryWrapper  # the worker builds its wrapper from the module
+    try:
+        per_query = InProcessWorker("AttackWorker, one forward pass per query", shards)
+    finally:
+        model_wrapper.DynamicPaddingModelWrapper = original
+    by_round = in_rounds([per_query, memo], shards, args.rounds)
+    print("\n" + table(by_round) + "\n")
+    slow, fast = (merged([rnd[i] for rnd in by_round]) for i in range(2))
+    queries = sum(r["num_queries"] for r in fast.rows.values()) / len(fast.rows)
+    print(f"mean queries per example {queries:.0f}; forward passes: {per_query.worker._wrapper.forward_inputs} "
+          f"one per query vs {memo.worker._wrapper.forward_inputs} with the memo")
+    print(f"memo vs one pass per query: {'identical' if slow.rows == fast.rows else 'DIFFERENT'} outcomes")
+    return int(slow.rows != fast.rows)
+
+
+def _long_texts(pieces: list[str], count: int, words: int) -> list[str]:
+    """``count`` texts of ``words`` words, each MR reviews joined in order (every text its own reviews)."""
+    texts, current = [], []
+    for piece in pieces:
+        current += piece.split()
+        if len(current) >= words:
+            texts.append(" ".join(current[:words]))
+            current = []
+            if len(texts) == count:
+                return texts
+    raise SystemExit(f"not enough MR dev text for {count} texts of {words} words; lower --long-examples")
+
+
+class PerQueryWrapper(DynamicPaddingModelWrapper):
+    """The wrapper as it was before its memo: the model runs once per query (in batches)."""
+
+    def __call__(self, text_input_list: Any) -> torch.Tensor:
+        encodings = self._encode(list(text_input_list))
+        return torch.cat([self._logits(encodings[i:i + self.batch_size])
+                          for i in range(0, len(encodings), self.batch_size)])
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -15,6 +17,38 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(2)
+
+
+def _cache_without_tables(root: Path, source: Path) -> Path:
+    """A VDA_CACHE_DIR at ``root`` that links every entry of ``source`` except its candidate tables."""
+    root.mkdir(parents=True, exist_ok=True)
+    for entry in source.iterdir():
+        if entry.name != "candidates":
+            (root / entry.name).symlink_to(entry.resolve())
+    return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scratch_candidate_tables(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Tests write their VDA candidate tables (vda.candidates) to a scratch cache, not the user's.
+
+    Set before any Ray worker starts, so trials and the sweep's up-front table task inherit it.
+    """
+    from vda.assets import cache_dir
+
+    patch = pytest.MonkeyPatch()
+    root = _cache_without_tables(tmp_path_factory.mktemp("vda-cache"), cache_dir())
+    patch.setenv("VDA_CACHE_DIR", str(root))
+    yield root
+    patch.undo()
+
+
+@pytest.fixture()
+def tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scratch_candidate_tables: Path) -> Path:
+    """A VDA_CACHE_DIR of this test alone (data and lexicon linked in); returns where its candidate tables go."""
+    root = _cache_without_tables(tmp_path / "cache", scratch_candidate_tables)
+    monkeypatch.setenv("VDA_CACHE_DIR", str(root))
+    return root / "candidates"
 
 
 @pytest.fixture(scope="session")

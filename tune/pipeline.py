@@ -1,24 +1,30 @@
-"""Attacks pipelined with training: a Tune callback hands finished checkpoints to the attack pool.
+"""Attacks pipelined with training: a Tune callback feeds finished checkpoints to the attack pool.
 
 ``AttackPipeline`` sees every checkpoint a trial reports (``on_checkpoint``) and, when the trial
 ends, picks the one its objectives are measured on (``best``: the latest epoch that improved the
-selection metric; ``last``). It hands checkpoints to a background thread that owns an
-``attack_workers.AttackPool`` for the whole sweep, so Tune keeps scheduling trials while earlier
-checkpoints are attacked. The pool's actors hold their own Ray resources, counted against the
-same cluster as the trials (on a local Ray, ``tune.sweep`` caps concurrent trials so both fit).
+selection metric; ``last``). It plans each checkpoint as it arrives, with a planner created once
+per sweep (``attack_workers.evaluation.Planner``: it loads the MLM), and queues its shards on an
+``attack_workers.AttackPool`` held for the whole sweep. Tune's own loop drives the pool: every
+step polls it without waiting (``on_step_begin``), so Tune keeps scheduling trials while earlier
+checkpoints are attacked, and each finished shard's rows go to the results store at once. The
+pool's actors hold their own Ray resources, counted against the same cluster as the trials (on
+a local Ray, ``tune.sweep`` caps concurrent trials so both fit). When the trials are over
+(``on_experiment_end``) the pool grows onto the CPUs/GPUs they freed and attacks what is left.
 
 Every attacked checkpoint lands in the results store as rows of the attack plus its manifest
 (the trial's hyperparameters and training metrics); every other local checkpoint is recorded too,
 so the store alone draws the accuracy-per-epoch curves. When the objectives are known, the
 pipeline tells the Optuna searcher (``tune.search.ObjectiveOptunaSearch``). Resuming is cheap: the
-pool skips examples the store already holds, so re-submitting a checkpoint attacks nothing twice.
+planner skips examples the store already holds, so re-submitting a checkpoint attacks nothing twice.
 
 Checkpoints that could not be attacked completely are never silent. Expected trouble (a failed
 copy from remote storage, a damaged checkpoint, lost workers, failed shards) is recorded in the
 store's failures; an unexpected exception (a bug) is logged with its traceback and recorded
-nowhere else. Either way the trials waiting for them are told failed, the thread goes on with the
-next checkpoints, and ``<output_dir>/unattacked.json`` lists every such checkpoint with the
-reason when the sweep ends (``unattacked_checkpoints``; ``tune.sweep`` then exits non-zero).
+nowhere else. Either way the trials waiting for them are told failed, the pipeline goes on with
+the next checkpoints, and ``<output_dir>/unattacked.json`` lists every such checkpoint with the
+reason when the sweep ends (``unattacked_checkpoints``; ``tune.sweep`` then exits non-zero). An
+interrupted sweep finishes the shards running, drops the queued ones and lists their checkpoints;
+``--resume`` submits them again.
 """
 
 from __future__ import annotations
@@ -26,8 +32,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import queue
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +47,6 @@ from tune.trainable import IS_BEST
 log = logging.getLogger("tune.pipeline")
 _TRAINING_METRICS = ("epoch", "dev_acc", "dev_loss")
 _ATTACK_METRICS = ("clean_acc", "attack_acc")
-_STOP = None  # sentinel in the runner's inbox
 UNATTACKED_FILE = "unattacked.json"
 _INTERRUPTED = "the sweep was interrupted before it was attacked; --resume attacks it"
 
@@ -104,18 +108,18 @@ class AttackPipeline(tune.Callback):
         self._progress = progress
         self._refs: dict[str, list[CheckpointRef]] = {}
         self._selected: dict[str, CheckpointRef | None] = {}  # finished trials
-        self._runner: _AttackRunner | None = None
+        self._attacks: _Attacks | None = None
         self._resubmit = False
 
-    def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks with the experiment; threads stay out
-        return {**self.__dict__, "_runner": None}
+    def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks with the experiment; the pool stays out
+        return {**self.__dict__, "_attacks": None}
 
     # ------------------------------------------------------------ Tune hooks
 
     def setup(self, **info: Any) -> None:
         (self._output_dir / UNATTACKED_FILE).unlink(missing_ok=True)  # an earlier run's: this run decides anew
         if self._attack.enabled:
-            self._runner = _AttackRunner(self._attack, self._output_dir, self._progress)
+            self._attacks = _Attacks(self._attack, self._output_dir, self._progress)
 
     def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: tune.Checkpoint, **info: Any) -> None:
         result = trial.last_result  # Tune updates it before processing the checkpoint reported with it
@@ -124,8 +128,8 @@ class AttackPipeline(tune.Callback):
         self._refs.setdefault(trial.trial_id, []).append(ref)
         if "://" not in ref.path:
             _record_checkpoint(self._output_dir / "store", ref.path)
-        if self._runner and self._attack.checkpoints == "every_epoch":
-            self._runner.submit([_Job(ref, tell=False)])
+        if self._attacks and self._attack.checkpoints == "every_epoch":
+            self._attacks.submit([_Job(ref, tell=False)])
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         ref = select_checkpoint(self._refs.get(trial.trial_id, []), self._attack.checkpoints)
@@ -133,20 +137,25 @@ class AttackPipeline(tune.Callback):
         self._measure(trial.trial_id, ref)
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        """Every turn of Tune's loop: drive the attack pool without waiting, tell what it measured."""
         self._finish_restored()
+        if self._attacks:
+            self._attacks.poll(0)
         self._tell_finished()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self._finish_restored()  # a restored sweep whose trials had all finished runs no step
-        if self._runner is None:
+        if self._attacks is None:
             return
         interrupted = any(t.status not in ("TERMINATED", "ERROR") for t in trials)
         if interrupted:  # a resume re-submits what is dropped here; the store keeps every finished shard
-            log.warning("sweep interrupted: finishing the attack in progress, dropping queued ones "
+            log.warning("sweep interrupted: finishing the attack shards in progress, dropping queued ones "
                         "(Ctrl+C again stops at once)")
-        self._runner.finish(drop_queued=interrupted)
-        self._tell_finished()
-        self._write_unattacked(self._runner.unattacked())
+        try:
+            self._attacks.finish(interrupted)
+        finally:
+            self._tell_finished()
+            self._write_unattacked(self._attacks.unattacked())
 
     def get_state(self) -> dict[str, Any]:
         return {"refs": {t: [dataclasses.asdict(r) for r in refs] for t, refs in self._refs.items()},
@@ -164,22 +173,22 @@ class AttackPipeline(tune.Callback):
         if not self._resubmit:
             return
         self._resubmit = False
-        if self._runner and self._attack.checkpoints == "every_epoch":
-            self._runner.submit([_Job(r, tell=False) for refs in self._refs.values() for r in refs])
+        if self._attacks and self._attack.checkpoints == "every_epoch":
+            self._attacks.submit([_Job(r, tell=False) for refs in self._refs.values() for r in refs])
         for trial_id, ref in self._selected.items():
             self._measure(trial_id, ref)
 
     def _measure(self, trial_id: str, ref: CheckpointRef | None) -> None:
         """Attack ``ref`` and tell its objectives now (training-only) or once the attack reports back."""
         wait = self._wait_for_attack and ref is not None
-        if self._runner and ref is not None and (wait or self._attack.checkpoints != "every_epoch"):
-            self._runner.submit([_Job(ref, tell=wait)])
+        if self._attacks and ref is not None and (wait or self._attack.checkpoints != "every_epoch"):
+            self._attacks.submit([_Job(ref, tell=wait)])
         if not wait:
             self._tell(trial_id, ref.metrics if ref else None)
 
     def _tell_finished(self) -> None:
-        if self._runner:
-            for trial_id, values in self._runner.measured():
+        if self._attacks:
+            for trial_id, values in self._attacks.measured():
                 self._tell(trial_id, values)
 
     def _tell(self, trial_id: str, values: dict[str, float] | None) -> None:
@@ -207,12 +216,19 @@ def _record_checkpoint(store_dir: Path, path: str) -> None:
         log.warning("checkpoint %s is not usable: %s", path, info.error)
 
 
-class _AttackRunner:
-    """A thread that owns the attack pool and attacks submitted checkpoints in arrival order.
+class _Attacks:
+    """The sweep's planner and attack pool, driven from Tune's thread: no thread of its own.
 
-    Whatever happens to a batch, each of its checkpoints ends attacked or listed in ``unattacked``,
-    and each trial waiting for one is told (failed when it was not attacked), so the thread never
-    stops early and no Optuna trial is left open.
+    ``submit`` plans a checkpoint at once (the planner loaded its MLM once, in ``__init__``) and
+    queues its shards; ``poll`` writes the rows of finished shards to the store and settles a
+    checkpoint when its last shard is back. Whatever happens, each submitted checkpoint ends
+    attacked or listed in ``unattacked``, and each trial waiting for one is told (failed when it
+    was not attacked), so no Optuna trial is left open. An unexpected exception (a bug) is logged
+    with its traceback and spoils only the checkpoint at hand.
+
+    Copies from remote storage (only with a URI ``storage_path`` such as ``s3://``) run in Tune's
+    thread too: seconds per checkpoint to attack. The shared filesystem the docs recommend for a
+    cluster copies nothing, so a thread for them is not worth its locks.
     """
 
     def __init__(self, attack: AttackSettings, output_dir: Path, progress: bool) -> None:
@@ -220,147 +236,196 @@ class _AttackRunner:
         from attack_workers.store import ResultStore
         from attack_workers.worker import WorkerConfig
 
-        self._attack = attack
         self._store = ResultStore(output_dir / "store")
         self._cache = output_dir / "checkpoints"  # local copies of checkpoints kept in remote storage
         self._eval = EvalConfig(store=str(self._store.root), protocol=attack.protocol, split=attack.split,
                                 num_examples=attack.num_examples, seed=attack.seed, params=attack.params,
                                 shard_size=attack.shard_size)
         self._worker = WorkerConfig(mlm=attack.mlm, encoder=attack.encoder)
-        self._progress = progress
-        self._inbox: queue.Queue = queue.Queue()
-        self._outbox: queue.Queue = queue.Queue()
-        self._drop_queued = False
-        self._unattacked: dict[str, Unattacked] = {}  # by checkpoint path; the thread's until finish() returns
-        self._thread = threading.Thread(target=self._run, name="attack-pipeline", daemon=True)
-        self._thread.start()
+        self._attacking: dict[tuple[str, str], _Attack] = {}  # by (checkpoint hash, attack key)
+        self._measured: list[tuple[str, dict[str, float] | None]] = []
+        self._unattacked: dict[str, Unattacked] = {}  # by checkpoint path
+        self._planner, self._planner_error = self._start_planner()
+        # without a planner nothing reaches the pool: no actors are started then
+        self._pool, self._pool_error = self._start_pool(attack, progress) if self._planner else (None, "")
 
     def submit(self, jobs: list[_Job]) -> None:
-        self._inbox.put(jobs)
+        """Plan each job's checkpoint and queue its shards; settle it now when nothing is to attack."""
+        for job in jobs:
+            try:
+                self._submit(job)
+            except Exception as exc:  # a bug, not the checkpoint's fault: nothing recorded against it in the store
+                self._settle([job], None, _bug(exc, f"attacking {job.ref.path}"))
+
+    def poll(self, timeout: float) -> None:
+        """Collect what the pool finished within ``timeout`` seconds and give its idle workers more."""
+        from ray.exceptions import RayError
+
+        from attack_workers.pool import WorkerStartError
+
+        if self._pool is None:
+            return
+        try:
+            self._pool.poll(timeout)
+        except (WorkerStartError, RayError) as exc:  # no worker could start; the cluster is gone
+            self._lose_pool(f"the attack pool failed: {type(exc).__name__}: {exc}", expected=True)
+        except Exception as exc:
+            self._lose_pool(_bug(exc, "running the attack pool"), expected=False)
+
+    def finish(self, interrupted: bool) -> None:
+        """Attack everything submitted (``interrupted``: only the shards running now), then stop the pool.
+
+        Not interrupted, the trials are over: the pool grows onto the resources they freed. If this
+        is interrupted too (Ctrl+C again), whatever is not attacked yet is listed as interrupted.
+        """
+        try:
+            if interrupted and self._pool is not None:
+                self._drop(self._pool.drop_queued(), _INTERRUPTED)
+            while self._pool is not None and self._pool.pending():
+                if not interrupted:
+                    self._grow()
+                self.poll(1.0)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+            for attack in list(self._attacking.values()):
+                attack.shards.clear()
+                self._end(attack, _INTERRUPTED)
 
     def measured(self) -> list[tuple[str, dict[str, float] | None]]:
-        """(trial id, objective values or None) for every objective checkpoint attacked since the last call."""
-        out = []
-        while not self._outbox.empty():
-            out.append(self._outbox.get_nowait())
+        """(trial id, objective values or None) for every objective checkpoint settled since the last call."""
+        out, self._measured = self._measured, []
         return out
-
-    def finish(self, drop_queued: bool) -> None:
-        """Wait until everything submitted is attacked (or only the batch in progress); stop the pool."""
-        self._drop_queued = drop_queued
-        self._inbox.put(_STOP)
-        self._thread.join()
 
     def unattacked(self) -> list[Unattacked]:
         """Checkpoints submitted but not attacked completely, with the reason; complete after ``finish``."""
         return list(self._unattacked.values())
 
-    def _run(self) -> None:
-        pool, pool_error = self._start_pool()
-        try:
-            while True:
-                items = [self._inbox.get()]
-                while not self._inbox.empty():
-                    items.append(self._inbox.get_nowait())
-                jobs = [job for item in items if item is not _STOP for job in item]
-                if jobs:
-                    self._process(pool, jobs, pool_error)
-                if _STOP in items:
-                    return
-        finally:
-            if pool is not None:
-                pool.shutdown()
+    # ------------------------------------------------------------ starting
 
-    def _start_pool(self) -> tuple[Any, str]:
-        """(the pool, '') or (None, why it did not start): every checkpoint is then listed unattacked."""
+    def _start_planner(self) -> tuple[Any, str]:
+        """(the planner, '') or (None, why it did not start): every checkpoint is then listed unattacked."""
+        from attack_workers.checkpoints import EvaluationError
+        from attack_workers.evaluation import Planner
+
+        try:
+            return Planner(self._eval, self._worker), ""
+        except (OSError, EvaluationError) as exc:  # a missing MLM or encoder, unusable settings
+            log.error("the attack planner did not start: %s", exc)
+            return None, f"{type(exc).__name__}: {exc}"
+        except Exception as exc:
+            return None, _bug(exc, "starting the attack planner")
+
+    def _start_pool(self, attack: AttackSettings, progress: bool) -> tuple[Any, str]:
+        """(the pool, its actors starting in the background, '') or (None, why it did not start)."""
         from ray.exceptions import RayError
 
         from attack_workers.pool import AttackPool, PoolConfig, WorkerStartError
 
-        config = PoolConfig(num_workers=self._attack.workers, gpus_per_worker=self._attack.gpus,
-                            cpus_per_worker=self._attack.cpus)
+        config = PoolConfig(num_workers=attack.workers, gpus_per_worker=attack.gpus, cpus_per_worker=attack.cpus)
         try:
-            return AttackPool(self._worker, config), ""
+            return AttackPool(self._worker, config, wait=False, progress=progress), ""
         except (WorkerStartError, RayError) as exc:
-            error = f"attack workers did not start: {exc}"
-            log.error(error)
-        except Exception as exc:  # a bug: its traceback is logged; the checkpoints are still listed unattacked
-            log.exception("attack workers did not start")
-            error = f"attack workers did not start: {type(exc).__name__}: {exc} (a bug: see the traceback in the log)"
-        return None, error
+            log.error("attack workers did not start: %s", exc)
+            return None, f"attack workers did not start: {exc}"
+        except Exception as exc:
+            return None, _bug(exc, "starting the attack workers")
 
-    def _process(self, pool: Any, jobs: list[_Job], pool_error: str) -> None:
-        """Attack ``jobs``; list those not attacked completely; tell the trials that wait for them."""
-        if self._drop_queued:  # interrupted: the trials are not told, a resume re-submits and measures them
-            for job in jobs:
-                self._unattacked[job.ref.path] = Unattacked(job.ref.trial_id, job.ref.path, _INTERRUPTED)
+    def _lose_pool(self, reason: str, expected: bool) -> None:
+        """The pool is unusable: the checkpoints on it, and every later one with shards, are unattacked."""
+        shards = self._pool.abandon()
+        self._pool.shutdown()
+        self._pool, self._pool_error = None, reason
+        if expected:
+            for path in dict.fromkeys(shard.target.path for shard in shards):
+                self._record_skipped(path, reason)
+        self._drop(shards, reason)
+
+    def _grow(self) -> None:
+        """The trials are over: take the CPUs/GPUs they freed, up to one worker per pending shard."""
+        target = min(self._pool.workers_that_fit(), self._pool.pending())
+        if target > self._pool.num_workers:
+            log.info("attack pool: %d -> %d workers, trials finished", self._pool.num_workers, target)
+            self._pool.resize(target)
+
+    # ------------------------------------------------------------ checkpoints
+
+    def _submit(self, job: _Job) -> None:
+        """Expected trouble settles ``job`` unattacked here, recorded in the store; bugs propagate."""
+        from attack_workers.checkpoints import EvaluationError, find_checkpoints
+
+        try:
+            local = self._local_path(job.ref.path)
+        except OSError as exc:  # a failed copy from remote storage spoils this checkpoint only
+            return self._settle([job], None, self._record_skipped(job.ref.path, f"cannot copy it from storage: {exc}"))
+        if self._planner is None:
+            return self._settle([job], None, self._record_skipped(local, self._planner_error))
+        try:
+            plan = self._planner.plan(find_checkpoints([local]), self._store)
+        except (OSError, EvaluationError) as exc:  # storage trouble; no checkpoint there
+            return self._settle([job], None, self._record_skipped(local, f"{type(exc).__name__}: {exc}"))
+        if plan.problems:  # damaged, or does not match its dataset or the MLM
+            return self._settle([job], None, self._record_skipped(local, plan.problems[0].error))
+        target = plan.targets[0]
+        key = (target.checkpoint_hash, target.attack_key)
+        if key in self._attacking:  # its shards are out already (submitted before, or the same content elsewhere)
+            self._attacking[key].jobs.append(job)
             return
+        if not plan.shards:  # the store holds every example
+            return self._settle([job], key)
+        if self._pool is None:
+            return self._settle([job], None, self._record_skipped(local, self._pool_error))
+        self._attacking[key] = _Attack(key, [job], {shard.shard_id for shard in plan.shards})
+        self._pool.submit(plan.shards, self._on_result, self._on_failure)
+
+    def _on_result(self, shard: Any, result: Any) -> None:
+        self._shard_ended(shard, lambda: self._store.write_examples(result.rows))
+
+    def _on_failure(self, shard: Any, error: str, attempts: int) -> None:
+        log.error("attack shard of %s failed after %d attempt(s): %s", shard.target.path, attempts, error)
+        self._shard_ended(shard, lambda: self._store.record_failed_shard(shard, error, attempts))
+
+    def _shard_ended(self, shard: Any, write: Callable[[], Any]) -> None:
+        """Store what ``shard`` left (``write``); settle its checkpoint if it was the last shard out."""
+        attack = self._attacking[(shard.target.checkpoint_hash, shard.target.attack_key)]
         try:
-            reasons, keys, summary = self._attack_jobs(pool, jobs, pool_error)
-        except Exception as exc:  # a bug, not the checkpoints' fault: nothing recorded against them in the store
-            log.exception("attack pipeline error while attacking %s", ", ".join(job.ref.path for job in jobs))
-            reason = f"attack pipeline error {type(exc).__name__}: {exc} (see the traceback in the log)"
-            reasons, keys, summary = {job.ref.path: reason for job in jobs}, {}, pd.DataFrame()
-        for job in jobs:
-            self._settle(job, reasons.get(job.ref.path), keys.get(job.ref.path), summary)
+            write()
+        except Exception as exc:  # the store cannot take it: this checkpoint is not attacked completely
+            attack.reason = attack.reason or _trouble(exc, f"storing a shard of {shard.target.path}")
+        attack.shards.discard(shard.shard_id)
+        if not attack.shards:
+            self._end(attack)
 
-    def _attack_jobs(self, pool: Any, jobs: list[_Job], pool_error: str
-                     ) -> tuple[dict[str, str], dict[str, tuple[str, str]], pd.DataFrame]:
-        """(why each checkpoint path was not attacked, its (checkpoint hash, attack key) if it was, store summary).
+    def _drop(self, shards: list[Any], reason: str) -> None:
+        """``shards`` will not be attacked: their checkpoints end unattacked for ``reason``."""
+        for shard in shards:
+            attack = self._attacking[(shard.target.checkpoint_hash, shard.target.attack_key)]
+            attack.reason = attack.reason or reason
+            attack.shards.discard(shard.shard_id)
+            if not attack.shards:
+                self._end(attack)
 
-        Expected trouble (storage, lost workers, unusable checkpoints) is recorded in the store's
-        failures; any other exception is a bug and propagates.
-        """
-        local, reasons = self._local_copies(jobs)
-        problems, keys, summary = self._attack_local(pool, list(dict.fromkeys(local.values())), pool_error)
-        for path, error in problems.items():
-            self._record_skipped(path, error)
-        reasons.update({ref: problems[path] for ref, path in local.items() if path in problems})
-        return reasons, {ref: keys[path] for ref, path in local.items() if path in keys}, summary
+    def _end(self, attack: _Attack, reason: str = "") -> None:
+        del self._attacking[attack.key]
+        self._settle(attack.jobs, attack.key, reason or attack.reason)
 
-    def _local_copies(self, jobs: list[_Job]) -> tuple[dict[str, str], dict[str, str]]:
-        """(checkpoint path -> local directory, checkpoint path -> why it could not be copied from storage)."""
-        local: dict[str, str] = {}
-        failed: dict[str, str] = {}
-        for job in jobs:
+    def _settle(self, jobs: list[_Job], key: tuple[str, str] | None, reason: str = "") -> None:
+        """Record whether the jobs' checkpoint is attacked completely; queue the objectives of the
+        trials that wait for it. Interrupted ones are not told: a resume measures them."""
+        row, why = None, reason
+        if not reason:
             try:
-                local[job.ref.path] = self._local_path(job.ref.path)
-            except OSError as exc:  # a failed copy from remote storage spoils this checkpoint only
-                failed[job.ref.path] = self._record_skipped(job.ref.path, f"cannot copy it from storage: {exc}")
-        return local, failed
-
-    def _attack_local(self, pool: Any, paths: list[str], pool_error: str
-                      ) -> tuple[dict[str, str], dict[str, tuple[str, str]], pd.DataFrame]:
-        """Attack the checkpoint directories ``paths``: (problems by path, (hash, attack key) by path, summary)."""
-        from ray.exceptions import RayError
-
-        from attack_workers.checkpoints import EvaluationError
-        from attack_workers.evaluation import plan_evaluation
-
-        if not paths:
-            return {}, {}, pd.DataFrame()
-        try:
-            plan = plan_evaluation(paths, self._eval, self._worker, self._store)
-            problems = {p.path: p.error for p in plan.problems}
-            if pool is None:  # only checkpoints the store already holds complete are measured
-                problems.update({s.target.path: pool_error for s in plan.shards})
-            keys = {t.path: (t.checkpoint_hash, t.attack_key) for t in plan.targets if t.path not in problems}
-            if plan.shards and pool is not None:
-                pool.run(plan.shards, lambda shard, result: self._store.write_examples(result.rows),
-                         self._record_failure, self._progress)
-            return problems, keys, self._store.load_summary()
-        except (OSError, RayError, EvaluationError) as exc:  # storage or cluster trouble: this batch is lost
-            return dict.fromkeys(paths, f"{type(exc).__name__}: {exc}"), {}, pd.DataFrame()
-
-    def _settle(self, job: _Job, reason: str | None, key: tuple[str, str] | None, summary: pd.DataFrame) -> None:
-        """Record whether ``job``'s checkpoint is attacked completely; queue its objectives if a trial waits."""
-        row, why = (None, reason) if reason else _complete_attack(key, summary)
-        if row is None:
-            self._unattacked[job.ref.path] = Unattacked(job.ref.trial_id, job.ref.path, why)
-        else:  # attacked now, or an earlier submission of it was incomplete and this one finished it
-            self._unattacked.pop(job.ref.path, None)
-        if job.tell:
-            self._outbox.put((job.ref.trial_id, None if row is None else _objective_values(job.ref, row)))
+                row, why = _complete_attack(key, self._store.load_summary())
+            except Exception as exc:
+                why = _trouble(exc, "reading the store's summary")
+        for job in jobs:
+            if row is None:
+                self._unattacked[job.ref.path] = Unattacked(job.ref.trial_id, job.ref.path, why)
+            else:  # attacked now, or an earlier submission of it was incomplete and this one finished it
+                self._unattacked.pop(job.ref.path, None)
+            if job.tell and why != _INTERRUPTED:
+                self._measured.append((job.ref.trial_id, None if row is None else _objective_values(job.ref, row)))
 
     def _record_skipped(self, path: str, error: str) -> str:
         """A checkpoint that could not be attacked: logged, and kept in the store next to the results."""
@@ -368,15 +433,37 @@ class _AttackRunner:
         self._store.record_skipped_checkpoint(path, error)
         return error
 
-    def _record_failure(self, shard: Any, error: str, attempts: int) -> None:
-        log.error("attack shard of %s failed after %d attempt(s): %s", shard.target.path, attempts, error)
-        self._store.record_failed_shard(shard, error, attempts)
-
     def _local_path(self, path: str) -> str:
         if "://" not in path:
             return str(Path(path).resolve())
         target = self._cache / path.split("://", 1)[1]
         return tune.Checkpoint(path).to_directory(str(target))
+
+
+@dataclass(eq=False)
+class _Attack:
+    """A checkpoint whose shards are out on the pool, and the jobs that wait for it."""
+
+    key: tuple[str, str]  # (checkpoint hash, attack key)
+    jobs: list[_Job]
+    shards: set[str]  # ids of the shards not reported yet
+    reason: str = ""  # why it cannot end complete, when the cause is not a failed shard (those are in the store)
+
+
+def _trouble(exc: Exception, doing: str) -> str:
+    """The reason a checkpoint is not attacked after ``exc``: storage trouble is logged as an error,
+    anything else is a bug (``_bug``)."""
+    if isinstance(exc, OSError):
+        log.error("%s: %s: %s", doing, type(exc).__name__, exc)
+        return f"{type(exc).__name__}: {exc}"
+    return _bug(exc, doing)
+
+
+def _bug(exc: Exception, doing: str) -> str:
+    """Log an unexpected exception with its traceback (call it from the ``except`` block); the reason
+    its checkpoints are listed unattacked with."""
+    log.exception("attack pipeline error while %s", doing)
+    return f"attack pipeline error {type(exc).__name__}: {exc} (see the traceback in the log)"
 
 
 def _complete_attack(key: tuple[str, str] | None, summary: pd.DataFrame) -> tuple[pd.Series | None, str]:

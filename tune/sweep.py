@@ -20,6 +20,17 @@ download), attacks 4 examples, shrinks ``sweep.asha.grace_period`` to its single
 and attack resources to half of this machine each (GPUs only if it has some) and is named
 ``<name>-smoke``; overrides given with it still win.
 
+Sharp-mode candidate tables (``vda.candidates``): before any trial starts, the sweep makes the
+shared table of every distinct training set-up it can know in advance (each variant, with the
+grid/choice values searched on the keys the table depends on; ``table_configs``), as one Ray task
+per table on this node with all its CPUs (and a GPU when trials use GPUs), so no trial pays for the
+MLM passes over the training split. Trials whose table was not made up front (a range searched on
+such a key, or a failed task) make it on first use: one trial per machine computes it under a
+file lock, the others wait and load it, and tables are keyed by content, so nothing mixes. On a
+multi-node cluster each node computes its own table once (its first trial), unless
+``VDA_CACHE_DIR`` is on shared storage, where every node loads the one made here; a head node
+without CPUs (``cluster.yaml``) makes none, and the first trial of each node does.
+
 Exit status: 0 when every trial finished and every checkpoint to attack was attacked, 1 when a
 trial failed or a checkpoint could not be attacked completely (both listed; the rest are in the
 table; ``--resume`` retries what was not attacked), 2 for an unusable configuration.
@@ -29,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -51,6 +63,7 @@ from vda.dotted import flatten  # noqa: E402
 
 if TYPE_CHECKING:
     from tune.pipeline import Unattacked
+    from vda.config import TrainConfig
 
 log = logging.getLogger("tune.sweep")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +73,11 @@ SMOKE_TRIAL = {"data.max_train_examples": 32, "data.max_eval_examples": 32, "epo
                "model": "default", "mlm": "default"}
 SMOKE_SWEEP = {"num_samples": 1, "max_concurrent_trials": 1, "asha.grace_period": 1, "attack.num_examples": 4,
                "attack.workers": 1, "attack.mlm": "default", "attack.encoder": "default"}
+# The training keys a trial's candidate table depends on: its key hashes the MLM, the tokenised training split
+# (model's tokenizer, data.*), top_k, chunk_positions and the numerics (device, precision); mode, lam, cache_mb
+# and shared_candidates decide whether the trial uses a shared table at all. A trailing '.' covers a section.
+TABLE_KEYS = ("model", "mlm", "data.", "vda.top_k", "vda.chunk_positions", "vda.mode", "vda.lam", "vda.cache_mb",
+              "vda.shared_candidates", "precision", "device")
 
 
 class SweepError(RuntimeError):
@@ -238,6 +256,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, address: str | None = None,
     try:
         placement = place(spec, local)
         print(f"sweep {spec.sweep.name}: {placement.description}", flush=True)
+        prepare_candidate_tables(spec, placement, progress)
         results = build_tuner(spec, placement, restore, progress).fit()
     finally:
         if own:
@@ -248,6 +267,89 @@ def run_sweep(spec: SweepSpec, resume: bool = False, address: str | None = None,
     failed = [r.path.rsplit("/", 1)[-1] for r in results if r.error is not None]
     return SweepOutcome(out, experiment_path(spec), len(results), failed, table, files, time.time() - started,
                         unattacked_checkpoints(out))
+
+
+def table_configs(spec: SweepSpec) -> list[TrainConfig]:
+    """One config per distinct shared candidate table the sweep's trials will load, known before any trial runs.
+
+    Each variant (or the fixed block alone) with each combination of the grid/choice values searched on
+    ``TABLE_KEYS``; configs without a shared table are dropped, configs with the same table settings kept
+    once. A range searched on a table key leaves every table to the trials: its values are not known yet.
+    """
+    from tune.space import train_config
+    from vda.candidates import uses_shared_file
+
+    searched = {key: dist for key, dist in spec.search.items() if _is_table_key(key)}
+    ranged = [key for key, dist in searched.items() if dist.kind not in ("grid", "choice")]
+    if ranged:
+        log.info("no candidate table made up front: %s searched over a range; each trial makes or loads its own",
+                 ", ".join(ranged))
+        return []
+    combos = [dict(zip(searched, values)) for values in itertools.product(*(d.values for d in searched.values()))]
+    found: dict[str, TrainConfig] = {}
+    for overrides in [*spec.variants.values()] or [{}]:
+        for combo in combos:
+            cfg = train_config(spec.fixed, {**overrides, **combo}, "candidate table")
+            if uses_shared_file(cfg.vda):
+                found.setdefault(_table_settings(cfg), cfg)
+    return list(found.values())
+
+
+def _is_table_key(key: str) -> bool:
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in TABLE_KEYS)
+
+
+def _table_settings(cfg: TrainConfig) -> str:
+    """What decides a shared table's key, short of loading anything: equal settings, equal table."""
+    return json.dumps({"model": cfg.model, "mlm": cfg.mlm, "data": dataclasses.asdict(cfg.data),
+                       "top_k": cfg.vda.top_k, "chunk_positions": cfg.vda.chunk_positions, "device": cfg.device,
+                       "precision": cfg.precision}, sort_keys=True)
+
+
+def prepare_candidate_tables(spec: SweepSpec, placement: _Placement, progress: bool) -> list[Path]:
+    """Make every table of ``table_configs`` on this node before the trials start; their directories.
+
+    One Ray task per table, with every CPU of this node that is free (nothing else runs yet) and one
+    GPU when trials use GPUs, so the table is computed on the device (and in the precision) the trials
+    will train on: both are part of its key. A task that fails is logged: its trials make the table.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    configs = table_configs(spec)
+    if not configs:
+        return []
+    node = ray.get_runtime_context().get_node_id()
+    resources = next(n["Resources"] for n in ray.nodes() if n["NodeID"] == node)
+    cpus = min(resources.get("CPU", 0.0), ray.available_resources().get("CPU", 0.0))
+    gpus = 1.0 if placement.trial.gpus > 0 else 0.0
+    if cpus < 1 or gpus > resources.get("GPU", 0.0):
+        log.info("candidate tables are left to the trials: this node has %g free CPU and %g GPU (needs 1 CPU, "
+                 "%g GPU)", cpus, resources.get("GPU", 0.0), gpus)
+        return []
+    started = time.time()
+    task = ray.remote(_prepare_table).options(
+        num_cpus=cpus, num_gpus=gpus, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+    refs = [task.remote(cfg, int(cpus), progress) for cfg in configs]
+    paths = []
+    for ref in refs:
+        try:
+            path = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            log.warning("a candidate table could not be made up front; its trials make it themselves: %s", exc)
+            continue
+        if path is not None:
+            paths.append(path)
+    print(f"candidate tables: {len(paths)} ready in {time.time() - started:.0f} s "
+          f"({', '.join(p.name for p in paths)})", flush=True)
+    return paths
+
+
+def _prepare_table(cfg: TrainConfig, threads: int, progress: bool) -> Path | None:
+    """The Ray task: ``vda.train.prepare_candidates`` with ``threads`` torch threads (the task's CPUs)."""
+    from vda.train import prepare_candidates
+
+    return prepare_candidates(dataclasses.replace(cfg, num_threads=threads), progress)
 
 
 def smoke_test_overrides(spec: SweepSpec, cpus: float, gpus: float) -> list[str]:

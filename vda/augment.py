@@ -8,67 +8,28 @@ computed once and the k noisy mixtures are drawn from them.
 
 In ``sharp`` mode the noise-free scores of an example (its top-K candidates and their
 log-probabilities) never change: the MLM is frozen and reads the same unmasked input every epoch.
-``CandidateCache`` keeps them per training example, so after the first epoch a VDA step costs the
-(k+1)x classifier passes and no MLM pass at all.
+The trainer therefore computes them for the whole training split before the first step
+(``vda.candidates``, which scores with ``VirtualAugmenter.score``) and hands the table to the
+augmenter, so a VDA step costs the (k+1)x classifier passes and no MLM pass at all.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import torch
 
 from vda.config import VDAConfig
 from vda.substitution import ScoredPositions, discrete_tokens, mix_embeddings, sample_substitution, score_positions
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from vda.candidates import CandidateTable
 
 
 def _split_mlm(mlm: Any) -> tuple[Callable[..., Any], Callable[[torch.Tensor], torch.Tensor] | None]:
     """(encoder, head) of BERT/RoBERTa-style MLMs; head None means 'run the whole model' (fallback)."""
     head = getattr(mlm, "cls", None) or getattr(mlm, "lm_head", None)
     return (mlm.base_model if head is not None else mlm), head
-
-
-class CandidateCache:
-    """Per training example: its positions' candidate ids [n_i, K+1] and noise-free scores, kept on the CPU.
-
-    Holds at most ``max_bytes``; examples met after it is full are scored by the MLM every time (a
-    warning says so once). Keys must identify an input exactly: the trainer uses the example's index
-    in the tokenised training split, which is fixed for the whole run.
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes, self.bytes, self.warned = max_bytes, 0, False
-        self._entries: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    def lookup(self, keys: Sequence[int], device: torch.device) -> ScoredPositions | None:
-        """The batch's scores in row-major position order, or None unless every example is cached."""
-        if not all(key in self._entries for key in keys):
-            return None
-        indices, scores = zip(*(self._entries[key] for key in keys))
-        return ScoredPositions(torch.cat(indices).to(device, torch.long), torch.cat(scores).to(device))
-
-    def store(self, keys: Sequence[int], lengths: Sequence[int], scored: ScoredPositions) -> None:
-        """Split a batch's scores (row-major, ``lengths`` positions per example) into per-example entries."""
-        assert scored.indices is not None, "only the sharp mode's candidate scores are cacheable"
-        rows = zip(scored.indices.to("cpu", torch.int32).split(list(lengths)), scored.scores.cpu().split(list(lengths)))
-        for key, (indices, scores) in zip(keys, rows):
-            if key in self._entries:
-                continue
-            size = indices.nbytes + scores.nbytes
-            if self.bytes + size > self.max_bytes:
-                if not self.warned:
-                    log.warning("vda candidate cache is full (%d MiB, vda.cache_mb); further examples are scored "
-                                "by the MLM at every step", self.max_bytes >> 20)
-                    self.warned = True
-                return
-            self._entries[key] = (indices.clone(), scores.clone())
-            self.bytes += size
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 class VirtualAugmenter:
@@ -79,7 +40,8 @@ class VirtualAugmenter:
         self.cfg = cfg
         self.encoder, self.head = _split_mlm(mlm)
         self.embedding = mlm.get_input_embeddings().weight  # M_E in Eq. 5: the MLM's token embeddings
-        self.cache = CandidateCache(cfg.cache_mb << 20) if cfg.mode == "sharp" and cfg.cache_mb > 0 else None
+        # Sharp mode: the training split's scores, set by the trainer (vda.candidates); None: the MLM scores
+        self.table: CandidateTable | None = None
 
     @torch.no_grad()
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, k: int,
@@ -87,20 +49,14 @@ class VirtualAugmenter:
                  keys: Sequence[int] | None = None) -> torch.Tensor:
         """Return [k, N, d] virtual embeddings of the N non-padding positions (row-major in the batch).
 
-        ``keys`` (one stable id per example, e.g. its index in the training split) lets the sharp
-        mode reuse the example's candidates from the cache instead of running the MLM.
+        ``keys`` (each example's index in the training split) lets the sharp mode read the examples'
+        scores from ``table`` instead of running the MLM.
         """
         positions = attention_mask.bool()
         ids = input_ids[positions]
-        if self.cache is not None and keys is not None:
-            scored = self.cache.lookup(keys, ids.device)
-            if scored is None:
-                scored = _concat(list(self._scored_chunks(input_ids, attention_mask, token_type_ids, positions, ids)))
-                self.cache.store(keys, positions.sum(dim=1).tolist(), scored)
-            # the same chunks as the MLM path, so the noise is drawn in the same order
-            step = self.cfg.chunk_positions
-            chunks: Iterable[ScoredPositions] = [ScoredPositions(scored.indices[i:i + step], scored.scores[i:i + step])
-                                                 for i in range(0, ids.shape[0], step)]
+        chunks: Iterable[ScoredPositions]
+        if self.table is not None and keys is not None:
+            chunks = self._table_chunks(self.table, keys, ids)
         else:
             chunks = self._scored_chunks(input_ids, attention_mask, token_type_ids, positions, ids)
         out = torch.empty(k, ids.shape[0], self.embedding.shape[1], dtype=self.embedding.dtype,
@@ -116,6 +72,24 @@ class VirtualAugmenter:
                 else:
                     out[j, rows] = self.embedding[discrete_tokens(sub, self.cfg.augment, generator)]
         return out
+
+    @torch.no_grad()
+    def score(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+              token_type_ids: torch.Tensor | None = None) -> ScoredPositions:
+        """The noise-free scores of every non-padding position, row-major: what the candidate table stores."""
+        positions = attention_mask.bool()
+        chunks = list(self._scored_chunks(input_ids, attention_mask, token_type_ids, positions, input_ids[positions]))
+        return ScoredPositions(torch.cat([c.indices for c in chunks]), torch.cat([c.scores for c in chunks]))
+
+    def _table_chunks(self, table: CandidateTable, keys: Sequence[int], ids: torch.Tensor) -> list[ScoredPositions]:
+        """The examples' rows of ``table``, in the MLM path's chunks so the noise is drawn in the same order."""
+        scored = table.rows(keys, ids.device)
+        if not torch.equal(scored.indices[:, -1], ids):  # the last candidate column is each position's own token
+            raise ValueError("the vda candidate table's rows do not hold this batch's tokens: the batch's example "
+                             "keys must be indices into the training split the table was built from")
+        step = self.cfg.chunk_positions
+        return [ScoredPositions(scored.indices[i:i + step], scored.scores[i:i + step])
+                for i in range(0, ids.shape[0], step)]
 
     def _scored_chunks(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                        token_type_ids: torch.Tensor | None, positions: torch.Tensor,
@@ -135,10 +109,6 @@ class VirtualAugmenter:
             kwargs["token_type_ids"] = token_type_ids
         output = self.encoder(**kwargs)
         return output.last_hidden_state if self.head is not None else output.logits
-
-
-def _concat(chunks: list[ScoredPositions]) -> ScoredPositions:
-    return ScoredPositions(torch.cat([c.indices for c in chunks]), torch.cat([c.scores for c in chunks]))
 
 
 def compose_virtual_inputs(real_embeds: torch.Tensor, virtual: torch.Tensor,

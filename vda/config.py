@@ -111,8 +111,12 @@ class VDAConfig:
     top_k: int = 32  # sharp mode: candidates per position (the original token is always added)
     temperature: float = 1.0  # sharp mode: softmax temperature over candidate log-probabilities
     chunk_positions: int = 2048  # full-vocabulary modes: positions per [n, V] block (bounds memory)
-    cache_mb: int = 1024  # sharp mode: memory for each training example's candidates, so the MLM runs once
-    # per example instead of once per epoch (vda.augment.CandidateCache); 0 = score every batch
+    cache_mb: int = 1024  # sharp mode: the most a run's candidate table (every training example's top-K, computed
+    # before the first step so the MLM never runs while training; vda.candidates) may take; a larger table is not
+    # built and the MLM scores every batch (warned); 0 = no table, score every batch
+    shared_candidates: bool = True  # sharp mode: keep the table in the cache directory (keyed by MLM, tokens, top_k,
+    # numerics), so every run and sweep trial with the same key computes it once and memory-maps it; False = only in
+    # this run's memory. Both hold the same values, so the choice never changes training
 
     def __post_init__(self) -> None:
         # Resolved here, not where the noise is drawn, so the manifest records the sigma that was used.
@@ -235,7 +239,9 @@ def _check_vda(v: VDAConfig) -> list[str]:
     _in_range(p, "vda.top_k", v.top_k, 1, 100_000)
     _positive(p, "vda.temperature", v.temperature)
     _at_least(p, "vda.chunk_positions", v.chunk_positions, 1)
-    _at_least(p, "vda.cache_mb", v.cache_mb, 0, hint="0 turns the candidate cache off")
+    _at_least(p, "vda.cache_mb", v.cache_mb, 0, hint="0 turns the candidate table off")
+    if not isinstance(v.shared_candidates, bool):
+        p.append(f"vda.shared_candidates: {v.shared_candidates!r} must be true or false")
     return p
 
 

@@ -12,6 +12,11 @@ best epoch by ``selection_metric``; ``<run_dir>/results.json`` the history and t
 With ``eval_test`` the test split is evaluated whenever an epoch becomes the best, so the test
 metrics always belong to the best weights (also after a resume into a fresh ``run_dir``) and are
 kept in that checkpoint's manifest ``metrics`` (``test_acc``, ``test_loss``).
+
+In sharp mode the MLM's candidates for the whole training split are computed, or loaded from the
+shared cache, before the first step (``vda.candidates``); ``prepare_candidates`` does only that, so
+a sweep can make the table once before its trials start. ``results.json`` records which table a run
+used and whether it was loaded or computed (``candidates``).
 """
 
 from __future__ import annotations
@@ -34,9 +39,10 @@ from tqdm.auto import tqdm
 
 from vda.augment import VirtualAugmenter
 from vda.batching import EncodedSplit, batch_indices, collate, encode_examples
+from vda.candidates import Numerics, TableReport, candidate_table, uses_shared_file
 from vda.checkpoint import CheckpointError, Manifest, git_commit, package_versions, save_checkpoint
 from vda.config import CHOICES, KEY_NOTES, ConfigError, TrainConfig, format_choices, load_config
-from vda.data import DataError, TaskData, load_task
+from vda.data import SPLITS, DataError, TaskData, load_task
 from vda.dotted import flatten
 from vda.mlm import VocabularyMismatchError, check_same_vocab, load_mlm, resolve_model_path
 from vda.objective import StepContext, VDATerm, model_inputs
@@ -64,6 +70,7 @@ class FitResult:
     best_metrics: dict[str, float]
     test_metrics: dict[str, float]  # the best epoch's, measured when it was the best (cfg.eval_test)
     history: list[dict[str, float]] = field(default_factory=list)
+    candidates: TableReport | None = None  # sharp mode's candidate table: its key, loaded or computed
 
 
 @dataclass
@@ -102,6 +109,7 @@ class _Run:
     ctx: StepContext
     steps_per_epoch: int
     total_steps: int
+    candidates: TableReport | None
 
 
 def pick_device(cfg: TrainConfig) -> torch.device:
@@ -127,7 +135,7 @@ def evaluate(model: Any, tokenizer: Any, split: EncodedSplit, batch_size: int, d
     model.eval()
     correct, loss_sum = 0, 0.0
     lengths = [len(f["input_ids"]) for f in split.features]
-    with torch.no_grad(), torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+    with torch.no_grad(), Numerics(device, amp).autocast():
         for rows in batch_indices(len(split), batch_size, shuffle=False, lengths=lengths):
             batch = collate(tokenizer, split, rows, device)
             logits = model(input_ids=batch["input_ids"], **model_inputs(batch)).logits.float()
@@ -169,11 +177,10 @@ def fit(cfg: TrainConfig, run_dir: str | Path, on_epoch_end: Callable[[EpochRepo
     exactly as the uninterrupted run would have, into the same or a fresh ``run_dir``.
     """
     cfg.validate()
-    run = _build_run(cfg, Path(run_dir).resolve(), run_id or uuid.uuid4().hex[:12], resume_from)
+    run = _build_run(cfg, Path(run_dir).resolve(), run_id or uuid.uuid4().hex[:12], resume_from, progress)
     state = _restore(Path(resume_from), run) if resume_from else _State()
     while state.epoch < cfg.epochs and state.step < run.total_steps:
-        train_loss = _train_epoch(run, state, progress)
-        report = _end_epoch(run, state, train_loss)
+        report = _end_epoch(run, state, _train_epoch(run, state, progress))
         if on_epoch_end is not None:
             on_epoch_end(report)
         if _stops_early(cfg, state):
@@ -181,20 +188,21 @@ def fit(cfg: TrainConfig, run_dir: str | Path, on_epoch_end: Callable[[EpochRepo
     return _finish(run, state)
 
 
-def _build_run(cfg: TrainConfig, run_dir: Path, run_id: str, resume_from: str | Path | None) -> _Run:
-    """Seed, then load data, classifier (from the checkpoint when resuming), MLM, optimizer and step context."""
+def _build_run(cfg: TrainConfig, run_dir: Path, run_id: str, resume_from: str | Path | None,
+               progress: bool) -> _Run:
+    """Seed, then load data, classifier (from the checkpoint when resuming), MLM and its candidate table,
+    optimizer and step context."""
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    device = pick_device(cfg)
-    amp = autocast_dtype(cfg, device)
+    numerics = _numerics(cfg)
+    device, amp = numerics.device, numerics.amp
     task = load_task(cfg.data)
     source = str(Path(resume_from) / "model") if resume_from else resolve_model_path(cfg.model)
     tokenizer, model = _load_classifier(source, task, device)
-    augmenter = _load_augmenter(cfg, tokenizer, device)
-    encoded = {s: encode_examples(tokenizer, task.splits[s], cfg.data.max_length, f"{task.name}/{s}")
-               for s in ("train", "dev", "test")}
+    encoded = _encode(cfg, task, tokenizer, SPLITS)
+    augmenter, candidates = _load_augmenter(cfg, tokenizer, numerics, encoded["train"], progress)
     steps_per_epoch = math.ceil(len(encoded["train"]) / cfg.batch_size)
     total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
     optimizer = _optimizer(model, cfg)
@@ -203,35 +211,77 @@ def _build_run(cfg: TrainConfig, run_dir: Path, run_id: str, resume_from: str | 
     noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     ctx = StepContext(params=cfg.strategy, vda=VDATerm(augmenter, cfg.vda, noise) if augmenter else None,
                       backward=lambda loss: scaler.scale(loss).backward(), generator=noise,
-                      autocast=lambda: torch.autocast(device.type, dtype=amp or torch.float32,
-                                                      enabled=amp is not None))
+                      autocast=numerics.autocast)  # the autocast the candidate table was scored under
     return _Run(cfg, run_dir, run_id, device, amp, task, tokenizer, model, encoded, optimizer, scheduler, scaler,
-                noise, get_strategy(cfg.strategy.name), ctx, steps_per_epoch, total_steps)
+                noise, get_strategy(cfg.strategy.name), ctx, steps_per_epoch, total_steps, candidates)
+
+
+def prepare_candidates(cfg: TrainConfig, progress: bool = True) -> Path | None:
+    """Make (or check) the shared candidate table a run of ``cfg`` will load, without training.
+
+    The table's directory, or None when ``cfg`` uses no shared table (not sharp-mode VDA,
+    ``vda.cache_mb`` 0 or too small, ``vda.shared_candidates`` false). Reads the data, tokenizer
+    and MLM exactly as ``fit`` does, so the key is the one ``fit`` computes.
+    """
+    cfg.validate()
+    if not uses_shared_file(cfg.vda):
+        return None
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    task = load_task(cfg.data)
+    tokenizer = _load_tokenizer(resolve_model_path(cfg.model))
+    train = _encode(cfg, task, tokenizer, ("train",))["train"]
+    _, report = _load_augmenter(cfg, tokenizer, _numerics(cfg), train, progress)
+    return Path(report.path) if report is not None and report.path else None
+
+
+def _numerics(cfg: TrainConfig) -> Numerics:
+    device = pick_device(cfg)
+    return Numerics(device, autocast_dtype(cfg, device))
+
+
+def _encode(cfg: TrainConfig, task: TaskData, tokenizer: Any, splits: tuple[str, ...]) -> dict[str, EncodedSplit]:
+    """Tokenise ``splits`` once; the train split's token ids are part of the candidate table's key."""
+    return {s: encode_examples(tokenizer, task.splits[s], cfg.data.max_length, f"{task.name}/{s}") for s in splits}
+
+
+def _load_tokenizer(source: str) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(source)
 
 
 def _load_classifier(source: str, task: TaskData, device: torch.device) -> tuple[Any, Any]:
     """(tokenizer, sequence classifier with the task's labels) from a model path or a checkpoint's model/."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
-    tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForSequenceClassification.from_pretrained(
         source, num_labels=task.num_labels, id2label=dict(enumerate(task.label_names)),
         label2id={n: i for i, n in enumerate(task.label_names)}).to(device)
-    return tokenizer, model
+    return _load_tokenizer(source), model
 
 
-def _load_augmenter(cfg: TrainConfig, tokenizer: Any, device: torch.device) -> VirtualAugmenter | None:
-    """The frozen MLM that proposes virtual tokens, checked to share the classifier's vocabulary; None without VDA."""
+def _load_augmenter(cfg: TrainConfig, tokenizer: Any, numerics: Numerics, train: EncodedSplit,
+                    progress: bool) -> tuple[VirtualAugmenter | None, TableReport | None]:
+    """The frozen MLM that proposes virtual tokens, checked to share the classifier's vocabulary, with its
+    candidate table over ``train`` (sharp mode) and how it was got; (None, None) without VDA."""
     if not cfg.vda.enabled:
-        return None
-    mlm, mlm_tokenizer = load_mlm(cfg.mlm, device)
+        return None, None
+    mlm, mlm_tokenizer = load_mlm(cfg.mlm, numerics.device)
     check_same_vocab(tokenizer, mlm_tokenizer, mlm)
-    return VirtualAugmenter(mlm, cfg.vda)
+    augmenter = VirtualAugmenter(mlm, cfg.vda)
+    augmenter.table, report = candidate_table(augmenter, train, tokenizer, numerics, progress)
+    return augmenter, report
 
 
-def _train_epoch(run: _Run, state: _State, progress: bool) -> float:
-    """One pass over the shuffled training split (stopping at ``total_steps``); the mean training loss."""
+def _train_epoch(run: _Run, state: _State, progress: bool) -> dict[str, float]:
+    """One pass over the shuffled training split (stopping at ``total_steps``).
+
+    Returns the mean training loss and the seconds the loop took (``train_seconds``, without
+    evaluation and checkpoint writes: what a step-time benchmark over real epochs reads).
+    """
     cfg = run.cfg
+    started = time.perf_counter()
     run.model.train()
     # The order is a function of (seed, epoch) alone, so a resumed run shuffles as the uninterrupted one.
     batches = batch_indices(len(run.encoded["train"]), cfg.batch_size, True, cfg.seed + state.epoch)
@@ -246,7 +296,7 @@ def _train_epoch(run: _Run, state: _State, progress: bool) -> float:
         if state.step >= run.total_steps:
             break
     state.epoch += 1
-    return loss_sum / max(1, seen)
+    return {"train_loss": loss_sum / max(1, seen), "train_seconds": time.perf_counter() - started}
 
 
 def _train_step(run: _Run, rows: list[int], step: int) -> dict[str, float]:
@@ -266,11 +316,11 @@ def _train_step(run: _Run, rows: list[int], step: int) -> dict[str, float]:
     return parts
 
 
-def _end_epoch(run: _Run, state: _State, train_loss: float) -> EpochReport:
+def _end_epoch(run: _Run, state: _State, train: dict[str, float]) -> EpochReport:
     """Evaluate on dev (and on test when the epoch is the new best), update the state, write the checkpoints."""
     cfg = run.cfg
     dev = _evaluate_split(run, "dev")
-    metrics = {"epoch": state.epoch, "step": state.step, "train_loss": train_loss,
+    metrics = {"epoch": state.epoch, "step": state.step, **train,
                "dev_acc": dev["acc"], "dev_loss": dev["loss"]}
     is_best = _improved(metrics[cfg.selection_metric], state.best, cfg.selection_metric)
     if is_best:
@@ -315,10 +365,12 @@ def _finish(run: _Run, state: _State) -> FitResult:
     metric = run.cfg.selection_metric
     sign = -1 if metric.endswith("loss") else 1
     best_metrics = max(state.history, key=lambda m: sign * m[metric]) if state.history else {}
+    candidates = dataclasses.asdict(run.candidates) if run.candidates else None
     (run.run_dir / "results.json").write_text(json.dumps(
         {"run_id": run.run_id, "config": run.cfg.to_dict(), "best": best_metrics, "test": state.best_test,
-         "history": state.history}, indent=2))
-    return FitResult(run.run_dir, run.run_dir / "best", best_metrics, dict(state.best_test), state.history)
+         "history": state.history, "candidates": candidates}, indent=2))
+    return FitResult(run.run_dir, run.run_dir / "best", best_metrics, dict(state.best_test), state.history,
+                     run.candidates)
 
 
 def _manifest(run: _Run, state: _State, metrics: dict[str, float]) -> Manifest:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -165,3 +166,88 @@ def test_ada_set_is_generated_labelled_reused_and_trainable(pool, review_checkpo
                                       "extra_train_file": str(path)}}).data
     base = config_from_dict({"data": load_manifest(review_checkpoint).config["data"]}).data
     assert len(load_task(data).splits["train"]) == len(load_task(base).splits["train"]) + len(records)
+
+
+def _drain(pool, seconds: float = 300) -> None:
+    """Poll ``pool`` until it has nothing left (a hung pool fails the test instead of hanging it)."""
+    import time
+
+    deadline = time.time() + seconds
+    while pool.pending():
+        assert time.time() < deadline, f"{pool.pending()} shard(s) still pending"
+        pool.poll(1.0)
+
+
+def _textattack_shards(checkpoint, tmp_path) -> tuple[ResultStore, list]:
+    """A fresh store and the shards of one checkpoint under the textattack protocol."""
+    store = ResultStore(tmp_path / "store")
+    return store, plan_evaluation([str(checkpoint)], config(tmp_path / "store", protocol="textattack"),
+                                  WorkerConfig(), store).shards
+
+
+def _no_failure(*failure) -> None:
+    pytest.fail(f"unexpected failure {failure}")
+
+
+def _recorder(store: ResultStore) -> tuple[Any, list[tuple[str, str]]]:
+    """An on_result callback that writes the rows and notes (shard id, worker) of each result."""
+    reported: list[tuple[str, str]] = []
+
+    def on_result(shard, result):
+        store.write_examples(result.rows)
+        reported.append((shard.shard_id, result.worker))
+
+    return on_result, reported
+
+
+def test_shards_submitted_while_others_run_are_attacked_once(pool, review_checkpoint, tmp_path):
+    from collections import Counter
+
+    store, shards = _textattack_shards(review_checkpoint, tmp_path)
+    on_result, reported = _recorder(store)
+    on_failure = _no_failure
+
+    pool.submit(shards[:2], on_result, on_failure)
+    while not pool.in_flight():  # an actor replaced by an earlier test may still be loading its models
+        pool.poll(0.1)
+    assert not reported
+    pool.submit(shards[2:], on_result, on_failure)  # while the first ones run
+    assert pool.pending() == 4
+    _drain(pool)
+    assert Counter(shard for shard, _ in reported) == Counter(s.shard_id for s in shards)  # each once
+    rows = store.load_examples()
+    assert len(rows) == 8 and not rows.duplicated(KEY).any()
+
+
+def test_resize_retires_idle_actors_at_once_and_busy_ones_after_their_shard(pool, review_checkpoint, tmp_path):
+    import ray
+    from ray.exceptions import RayActorError
+
+    store, shards = _textattack_shards(review_checkpoint, tmp_path)
+    on_result, reported = _recorder(store)
+    on_failure = _no_failure
+
+    def is_dead(handle) -> bool:
+        try:
+            ray.get(handle.describe.remote(), timeout=60)
+        except RayActorError:
+            return True
+        return False
+
+    handles = [slot.handle for slot in pool._slots]
+    pool.resize(1)  # both idle: one leaves at once
+    assert pool.num_workers == 1 and sorted(map(is_dead, handles)) == [False, True]
+
+    pool.resize(2, wait=True)  # a new actor, started and ready for shards
+    pool.submit(shards, on_result, on_failure)
+    _drain(pool)
+    assert len({worker for _, worker in reported}) == 2  # the new actor attacked too
+
+    pool.submit(shards[:2], on_result, on_failure)  # attacked again (the store is not consulted here)
+    pool.poll(0)
+    busy = [handle for handle, _ in pool.in_flight()]
+    assert len(busy) == 2
+    pool.resize(1)  # both busy: one leaves after its shard, which is still reported
+    assert pool.num_workers == 1 and len(pool.in_flight()) == 2
+    _drain(pool)
+    assert len(reported) == 6 and sorted(map(is_dead, busy)) == [False, True]

@@ -6,7 +6,6 @@ one attack worker per node. Run inside the private network namespace like the ot
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator

@@ -71,7 +71,7 @@ def test_interrupted_optuna_sweep_resumes_without_training_or_attacking_twice(tm
 
     watcher = threading.Thread(target=interrupt_after_first_attack, daemon=True)
     watcher.start()
-    first = run_sweep(load_sweep(config), progress=False)
+    run_sweep(load_sweep(config), progress=False)
     watcher.join()
     before = store.load_examples().set_index(["checkpoint_hash", "example_id"])["finished_at"]
     assert len(store.load_summary()) < 3, "the sweep finished before it was interrupted"

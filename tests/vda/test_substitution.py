@@ -1,6 +1,5 @@
 """What each substitution mode's p' looks like on the real default MLM (the 'known trap')."""
 
-import dataclasses
 
 import pytest
 import torch
