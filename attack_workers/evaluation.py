@@ -177,7 +177,8 @@ class Planner:
             path=info.path, checkpoint_hash=info.checkpoint_hash, run_id=info.manifest.run_id,
             protocol=self.config.protocol, params=self.config.params,
             attack_key=attack_key(self.config.protocol, self.config.params, identity), dataset=task.name,
-            split=self.config.split, text_columns=task.text_columns, max_length=data.max_length)
+            split=self.config.split, text_columns=task.text_columns, max_length=data.max_length,
+            lexicon_hash=identity["lexicon"])
         return target, chosen
 
     def _data_config(self, info: CheckpointInfo) -> DataConfig:

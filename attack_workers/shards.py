@@ -31,6 +31,7 @@ class CheckpointTarget:
     split: str
     text_columns: tuple[str, ...]
     max_length: int  # classifier truncation, from the checkpoint's training config
+    lexicon_hash: str  # the word lexicon the attack key names; a worker holding another one refuses the shard
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,10 @@ from attack_workers.shards import CheckpointTarget, Shard, ShardResult
 from vda.data import Example
 
 
+class LexiconMismatchError(RuntimeError):
+    """A worker's word lexicon is not the one the shard's attack key was planned with."""
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     mlm: str = "default"  # vda.mlm.load_mlm spec: "default" (packaged) or a local BertForMaskedLM directory
@@ -81,6 +85,7 @@ class AttackWorker:
     # ------------------------------------------------------------ loading
 
     def _attack_for(self, target: CheckpointTarget) -> Any:
+        self._check_lexicon(target)
         if target.checkpoint_hash != self._checkpoint_hash:
             self._load_checkpoint(target)
         key = (target.protocol, target.params, target.text_columns)
@@ -90,6 +95,20 @@ class AttackWorker:
             build = get_protocol(target.protocol).build
             self._attacks[key] = build(self._wrapper, self.backbones, target.params, target.text_columns)
         return self._attacks[key]
+
+    def _check_lexicon(self, target: CheckpointTarget) -> None:
+        """Refuse a shard planned with other word vectors: its rows would be stored under the wrong key.
+
+        The lexicon build is seeded but not bit-reproducible across machines (threaded reductions),
+        so a cluster node that built its own copy can hold other vectors than the planner's.
+        """
+        lexicon = self.backbones.lexicon
+        if lexicon.content_hash != target.lexicon_hash:
+            raise LexiconMismatchError(
+                f"worker {self.name} holds word lexicon {lexicon.content_hash} ({lexicon.directory}) but the "
+                f"evaluation was planned with {target.lexicon_hash}: the lexicon build is not bit-reproducible "
+                "across machines. Give every node the planner's lexicon: put VDA_CACHE_DIR on shared storage, "
+                "or copy the planner's <VDA_CACHE_DIR>/lexicon directory to the node and restart its workers")
 
     def _load_checkpoint(self, target: CheckpointTarget) -> None:
         """Replace the held classifier (one at a time keeps worker memory flat over long sweeps)."""

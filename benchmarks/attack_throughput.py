@@ -292,7 +292,7 @@ def main() -> int:
     parser.add_argument("--scaling-candidates", type=int, default=48, help="K of the 1 vs 2 actor runs (paper: 48)")
     parser.add_argument("--scaling-protocol", default="vda-paper",
                         help="protocol of the 1 vs 2 actor runs (default: vda-paper, the word filter on)")
-    parser.add_argument("--long-examples", type=int, default=6, help="IMDb-length texts of the long-input part")
+    parser.add_argument("--long-examples", type=int, default=4, help="IMDb-length texts of the long-input part")
     parser.add_argument("--long-words", type=int, default=745, help="words per long text")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard-size", type=int, default=2)
@@ -414,7 +414,8 @@ def _long_texts(pieces: list[str], count: int, words: int) -> list[str]:
             current = []
             if len(texts) == count:
                 return texts
-    raise SystemExit(f"not enough MR dev text for {count} texts of {words} words; lower --long-examples")
+    raise SystemExit(f"not enough MR dev text for {count} texts of {words} words (the checkpoint caps its dev "
+                     "split at data.max_eval_examples); lower --long-examples or --long-words")
 
 
 class PerQueryWrapper(DynamicPaddingModelWrapper):

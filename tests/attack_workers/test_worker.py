@@ -121,3 +121,15 @@ def test_vda_paper_charges_queries_up_to_the_first_flip(textattack_run, paper_ro
     same_path = flipped_by_both[flipped_by_both["words_changed_ta"] == flipped_by_both["words_changed_paper"]]
     assert len(same_path) >= 1, "no example took the same path under both protocols: the comparison is empty"
     assert (same_path["num_queries_paper"] <= same_path["num_queries_ta"]).all()
+
+
+def test_a_worker_refuses_a_shard_planned_with_another_lexicon(worker, review_checkpoint, tmp_path):
+    import dataclasses
+
+    from attack_workers.worker import LexiconMismatchError
+
+    shard = plan_shard(review_checkpoint, tmp_path / "store", "vda-paper")
+    assert shard.target.lexicon_hash == worker.backbones.lexicon.content_hash
+    other = dataclasses.replace(shard, target=dataclasses.replace(shard.target, lexicon_hash="0" * 16))
+    with pytest.raises(LexiconMismatchError, match="VDA_CACHE_DIR"):
+        worker.attack_shard(other)
