@@ -192,9 +192,15 @@ class ResultStore:
         files = _visible(self.root / "examples" / checkpoint_hash / attack_key)
         return set(_read_parquet(files, ["example_id"])["example_id"]) if files else set()
 
-    def load_examples(self) -> pd.DataFrame:
-        """Every per-example row, one per (checkpoint, attack key, example): the latest if raced."""
-        files = _visible(self.root / "examples", "*/*/*.parquet")
+    def load_examples(self, keys: Iterable[tuple[str, str]] | None = None) -> pd.DataFrame:
+        """Every per-example row, one per (checkpoint, attack key, example): the latest if raced.
+
+        ``keys`` ((checkpoint hash, attack key) pairs) reads only those attacks' files: what a caller
+        that settles one checkpoint at a time (the sweep's pipeline) needs, without rereading the store.
+        """
+        examples = self.root / "examples"
+        files = (_visible(examples, "*/*/*.parquet") if keys is None
+                 else [f for checkpoint, key in keys for f in _visible(examples / checkpoint / key)])
         if not files:
             return pd.DataFrame({name: pd.Series(dtype=field.type.to_pandas_dtype())
                                  for name, field in zip(EXAMPLE_COLUMNS, EXAMPLE_SCHEMA)})
@@ -226,12 +232,13 @@ class ResultStore:
                 keep.append(len(later) == 0)
         return failures[keep].reset_index(drop=True)
 
-    def load_summary(self) -> pd.DataFrame:
-        """One row per (checkpoint, attack key): the protocol's metrics joined with the manifest."""
+    def load_summary(self, keys: Iterable[tuple[str, str]] | None = None) -> pd.DataFrame:
+        """One row per (checkpoint, attack key): the protocol's metrics joined with the manifest
+        (only the ``keys`` pairs when given, see ``load_examples``)."""
         from attack_workers.audit import audit_summary
         from attack_workers.protocols import get_protocol
 
-        rows = self.load_examples()
+        rows = self.load_examples(keys)
         records = []
         for (ckpt, key), group in rows.groupby(["checkpoint_hash", "attack_key"], sort=False):
             first = group.iloc[0]

@@ -416,7 +416,7 @@ class _Attacks:
         row, why = None, reason
         if not reason:
             try:
-                row, why = _complete_attack(key, self._store.load_summary())
+                row, why = _complete_attack(key, self._store.load_summary([key] if key else []))
             except Exception as exc:
                 why = _trouble(exc, "reading the store's summary")
         for job in jobs:

@@ -26,6 +26,18 @@ def test_round_trip_and_done_ids(tmp_path, make_shard):
     assert rows["original_text_b"].isna().all()
 
 
+def test_reading_only_some_attacks(tmp_path, make_shard):
+    store = ResultStore(tmp_path)
+    store.write_examples(make_shard(["e1", "e2"]))
+    store.write_examples(make_shard(["e1"], key="k2"))
+    store.write_examples(make_shard(["e1"], checkpoint="c2"))
+    assert set(store.load_examples([("c1", "k2")])["attack_key"]) == {"k2"}
+    summary = store.load_summary([("c1", "k1"), ("c2", "k1")])
+    assert sorted(zip(summary["checkpoint_hash"], summary["attack_key"], summary["num_examples"])) == [
+        ("c1", "k1", 2), ("c2", "k1", 1)]
+    assert store.load_summary([]).empty
+
+
 def test_empty_store_reads_as_empty_frames(tmp_path):
     store = ResultStore(tmp_path / "nothing-yet")
     assert store.load_examples().empty and list(store.load_examples().columns) == list(EXAMPLE_COLUMNS)
