@@ -9,10 +9,17 @@ OFFLINE := $(if $(wildcard ../shared/bin/offline),../shared/bin/offline,unshare 
 
 .PHONY: setup test run
 
+# Chromium (Debian's package) lets the report's test open the HTML page as a reader would; optional:
+# without apt-get or root, setup says so and that test skips.
 setup: $(STAMP)
 	$(PY) -m vda.assets fetch-data
 	$(PY) -m attack_workers.resources fetch
 	$(PY) -m attack_workers.lexicon build
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium) \
+	    || echo "setup: chromium could not be installed; the report's browser test will skip"; \
+	else echo "setup: no apt-get or not root: chromium not installed; the report's browser test will skip"; fi
 
 # torch first and pinned: it installs the local CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml constraints.txt

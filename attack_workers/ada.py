@@ -20,16 +20,17 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from attack_workers.attack_version import attack_code_identity
+from attack_workers.audit import LABEL_RISK_COLUMNS
 from attack_workers.evaluation import EvalConfig, evaluate
 from attack_workers.protocols import AttackParams
 from attack_workers.store import ResultStore, digest
 from attack_workers.worker import WorkerConfig
+from vda.assets import staged
 from vda.checkpoint import checkpoint_hash, load_manifest
 
 log = logging.getLogger("attack_workers.ada")
@@ -45,7 +46,7 @@ def ada_key(checkpoint: str | Path, config: EvalConfig, worker: WorkerConfig) ->
                 "num_examples": config.num_examples, "seed": config.seed, "dataset": config.dataset,
                 "mlm": worker.mlm, "encoder": worker.encoder,
                 "lexicon": load_lexicon(LexiconSpec(encoder=worker.encoder, mlm=worker.mlm)).content_hash,
-                "audited": True}
+                "audited": True, **attack_code_identity()}
     return digest([checkpoint_hash(checkpoint), json.dumps(settings, sort_keys=True)])
 
 
@@ -71,9 +72,10 @@ def generate_adversarial_set(checkpoint: str | Path, out: str | Path, config: Ev
     rows = ResultStore(config.store).load_examples()
     rows = rows[(rows["checkpoint_hash"] == target.checkpoint_hash) & (rows["attack_key"] == target.attack_key)]
     succeeded = rows[rows["status"] == "succeeded"].sort_values("example_id")
-    # A success the validity audit flags (an antonym swap, a polarity flip, a non-word) may have changed
-    # the true label: training on it with the original label would teach the model a wrong label.
-    flagged = succeeded["audit_flagged"].fillna(False).astype(bool)
+    # A success with a meaning flag (an antonym swap, a polarity flip) or a non-word may have changed the
+    # true label: training on it with the original label would teach a wrong label. Grammar flags (tag,
+    # inflection, stop word, hole) leave the label as it was: such texts stay, as in the paper's ADA.
+    flagged = succeeded[list(LABEL_RISK_COLUMNS)].fillna(False).astype(bool).any(axis=1)
     succeeded = succeeded[~flagged]
     labels = load_manifest(checkpoint).label_names
     records = [{"id": f"ada-{r.example_id}", "source_example_id": r.example_id, "text_a": r.perturbed_text,
@@ -84,7 +86,7 @@ def generate_adversarial_set(checkpoint: str | Path, out: str | Path, config: Ev
             "num_examples": config.num_examples, "attacked": int(len(rows)), "succeeded": len(records),
             "dropped_flagged": int(flagged.sum()),
             "created": time.time()}
-    _write_atomically(directory, records, info)
+    _write_set(directory, records, info)
     log.info("%d adversarial examples from %d attacked %s examples (%d flagged by the audit, dropped) -> %s",
              len(records), len(rows), config.split, int(flagged.sum()), directory / SET_FILE)
     return _link_latest(out, directory)
@@ -92,22 +94,18 @@ def generate_adversarial_set(checkpoint: str | Path, out: str | Path, config: Ev
 
 def _link_latest(out: Path, directory: Path) -> Path:
     """Point ``<out>/adversarial.jsonl`` at ``directory``'s set (atomically); return the set's own path."""
-    link = out / SET_FILE
-    tmp = out / f".{SET_FILE}.{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(Path(directory.name) / SET_FILE)
-    os.replace(tmp, link)
+    with staged(out / SET_FILE) as tmp:
+        tmp.unlink()  # the reserved name becomes the link
+        tmp.symlink_to(Path(directory.name) / SET_FILE)
     return directory / SET_FILE
 
 
-def _write_atomically(directory: Path, records: list[dict], info: dict) -> None:
-    """The set and its ada.json appear together or not at all (temp dir, then rename)."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the set is a shared result like the rest of results/
-    (tmp / SET_FILE).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    (tmp / INFO_FILE).write_text(json.dumps(info, indent=2))
-    os.replace(tmp, directory)
+def _write_set(directory: Path, records: list[dict], info: dict) -> None:
+    """The set and its ada.json appear together or not at all. Two generations of one set (same key)
+    may run at once: both succeed, and the set of the first to finish is kept."""
+    with staged(directory, directory=True) as tmp:
+        (tmp / SET_FILE).write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:

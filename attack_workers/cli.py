@@ -1,9 +1,10 @@
-"""Command line: ``python -m attack_workers evaluate ...`` and ``python -m attack_workers summary ...``.
+"""Command line: ``python -m attack_workers evaluate ...``, ``... summary ...`` and ``... report ...``.
 
     python -m attack_workers evaluate runs/sweep1 --store results/attacks            # every checkpoint below
     python -m attack_workers evaluate 'runs/*/best' --store results/attacks --protocol textattack \\
         --num-examples 200 --workers 8 --address auto                                 # on a running cluster
     python -m attack_workers summary --store results/attacks --columns config.vda.sigma,config.vda.lam
+    python -m attack_workers report --store results/attacks --out results            # results/report.html
 
 ``summary`` prints Att Acc with its 95 % Wilson interval over the checkpoint's examples,
 "0.210 [0.185, 0.237]"; ``--csv`` gives the bounds as ``attack_acc_low``/``attack_acc_high``.
@@ -18,6 +19,7 @@ import argparse
 import logging
 import math
 import sys
+from pathlib import Path
 
 from attack_workers.checkpoints import EvaluationError
 from attack_workers.protocols import PROTOCOLS, AttackParams, UnknownProtocolError
@@ -83,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
     sm.add_argument("--protocol", help="only this protocol")
     sm.add_argument("--columns", default="", help="extra summary columns, comma-separated (e.g. config.vda.sigma)")
     sm.add_argument("--csv", action="store_true", help="print every summary column as CSV instead")
+
+    rp = sub.add_parser("report", help="write one self-contained HTML page: the table, the plots and every "
+                                       "attacked example with its substitutions highlighted (docs/report.md)")
+    rp.add_argument("--store", required=True)
+    rp.add_argument("--out", help="directory for report.html (default: the store's parent)")
     return parser
 
 
@@ -121,11 +128,18 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from attack_workers.report import write_html
+
+    print(write_html(args.store, args.out or Path(args.store).parent))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return _evaluate(args) if args.command == "evaluate" else _summary(args)
+        return {"evaluate": _evaluate, "summary": _summary, "report": _report}[args.command](args)
     except (EvaluationError, UnknownProtocolError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

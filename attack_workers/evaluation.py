@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -162,6 +161,10 @@ class Planner:
 
     def target(self, info: CheckpointInfo) -> tuple[CheckpointTarget, list[Example]]:
         """Raises ``CheckpointProblem``-worthy errors (ValueError subclasses) with the reason."""
+        # Imported here: the package imports this module, and `python -m attack_workers.attack_version`
+        # must not find its module imported before it runs.
+        from attack_workers.attack_version import attack_code_identity
+
         data = self._data_config(info)
         task = self._task(data)
         self._check_task(info, task)
@@ -171,7 +174,7 @@ class Planner:
         chosen = select_examples(examples, n, self.config.seed)
         if not chosen:
             raise ValueError(f"no examples to attack: split {self.config.split!r} of {task.name} is empty")
-        identity = {**self._identity, "lexicon": self.lexicon_hash(), "dataset": task.name,
+        identity = {**self._identity, **attack_code_identity(), "lexicon": self.lexicon_hash(), "dataset": task.name,
                     "split": self.config.split, "split_hash": task.split_hash(self.config.split)}
         target = CheckpointTarget(
             path=info.path, checkpoint_hash=info.checkpoint_hash, run_id=info.manifest.run_id,
@@ -271,11 +274,7 @@ def evaluate(checkpoints: Sequence[str], config: EvalConfig, worker: WorkerConfi
             stats = new_pool.run(plan.shards, _writer(store), _failure_writer(store, report), progress)
         report.examples_attacked, report.actor_deaths = stats.examples_done, stats.actor_deaths
     report.seconds = time.perf_counter() - started
-    summary = store.load_summary()
-    keys = {(t.checkpoint_hash, t.attack_key) for t in plan.targets}
-    if len(summary):
-        summary = summary[[k in keys for k in zip(summary["checkpoint_hash"], summary["attack_key"])]]
-    report.summary = summary.reset_index(drop=True)
+    report.summary = store.load_summary([(t.checkpoint_hash, t.attack_key) for t in plan.targets])
     return report
 
 
@@ -303,18 +302,16 @@ def _failure_writer(store: ResultStore, report: EvalReport) -> Any:
 
 @contextlib.contextmanager
 def ray_session(address: str | None) -> Iterator[None]:
-    """Use the connected Ray; else connect to ``address`` or start a local instance, and stop it after."""
+    """Use the connected Ray; else connect to ``address`` or start a local instance (``connect_ray``), and
+    disconnect after."""
     import ray
-    from ray._private.utils import read_ray_address  # the `ray start` cluster ray.init() itself would join
+
+    from attack_workers.ray_compat import connect_ray
 
     if ray.is_initialized():
         yield
         return
-    if not (address or os.environ.get("RAY_ADDRESS") or read_ray_address()):
-        # A private instance for this process, as tune/sweep.py starts: without this, Ray >= 2.52
-        # writes ~/.ray/auth_token and warns about it. A cluster's own auth mode is left alone.
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(address=address, include_dashboard=False)
+    connect_ray(address)
     try:
         yield
     finally:

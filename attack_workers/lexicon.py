@@ -33,8 +33,6 @@ import json
 import logging
 import random
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -202,19 +200,12 @@ def recipe_hash(spec: LexiconSpec) -> str:
 
 def load_lexicon(spec: LexiconSpec = LexiconSpec()) -> Lexicon:
     """The lexicon of ``spec`` from the cache, built first when absent (minutes, once)."""
-    from vda.assets import cache_dir, publish
+    from vda.assets import cache_dir, staged
 
     final = cache_dir() / "lexicon" / recipe_hash(spec)
     if not (final / "meta.json").is_file():
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
-        try:
+        with staged(final, directory=True) as tmp:
             build_lexicon(spec, tmp)
-            tmp.chmod(0o755)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        publish(tmp, final)
     return Lexicon(final)
 
 

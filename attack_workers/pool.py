@@ -246,7 +246,9 @@ class AttackPool:
             raise ValueError(f"count={count}: a pool needs at least one worker")
         staying = [slot for slot in self._slots if not slot.retiring]
         self._start(count - len(staying))
-        for slot in sorted(staying, key=lambda s: s.task is not None)[count:]:  # idle ones leave first
+        # Kept first: busy actors (their shard goes on), then idle ones (models loaded), then those still
+        # starting; the slice past ``count`` leaves. The sort is stable: among equals, the oldest stay.
+        for slot in sorted(staying, key=_retirement_rank)[count:]:
             slot.retiring = True
             if slot.task is None:
                 self._remove(slot)
@@ -387,6 +389,13 @@ class AttackPool:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _retirement_rank(slot: _Slot) -> int:
+    """0 for a busy actor, 1 for an idle one, 2 for one still starting: a shrinking pool retires the highest first."""
+    if slot.task is not None:
+        return 0
+    return 1 if slot.starting is None else 2
 
 
 def _cause(exc: RayTaskError) -> str:

@@ -22,7 +22,7 @@ from attack_workers.resources import load_wordnet
 MAX_SENSE_RANK = 3  # a synonym pair must share a synset among the first 3 senses of both words
 
 
-def _single_word(name: str) -> str | None:
+def single_word(name: str) -> str | None:
     """A WordNet lemma name as one lower-case word, or None for multi-word lemmas ("in_effect")."""
     word = name.lower()
     return word if word.replace("-", "").replace("'", "").isalpha() and "_" not in word else None
@@ -31,22 +31,25 @@ def _single_word(name: str) -> str | None:
 @lru_cache(maxsize=1)
 def wordnet_lemmas() -> frozenset[str]:
     """Every single-word lemma of WordNet, lower-cased."""
-    return frozenset(w for w in map(_single_word, load_wordnet().all_lemma_names()) if w)
+    return frozenset(w for w in map(single_word, load_wordnet().all_lemma_names()) if w)
 
 
 def is_english_word(word: str) -> bool:
-    """True for a WordNet lemma, an inflection of one (morphy, lemminflect), or a known function word.
+    """True for a WordNet lemma, a form in lemminflect's tables, or a known function word.
 
-    Used to refuse MLM sub-token combinations such as "andly", "cotrived" or "halftext".
+    Used to refuse MLM sub-token combinations such as "andly", "cotrived" or "halftext". Only
+    listed words count: WordNet's ``morphy`` would accept guesses such as "slashs", "succumbes" or
+    "bels" (it strips a plausible ending and finds a lemma), and lemminflect's out-of-vocabulary
+    rules would too, so neither is asked.
     """
     import lemminflect
 
+    from attack_workers.stopwords import BERT_ATTACK_FILTER, NLTK_ENGLISH
+
     lower = word.lower()
-    if not lower.isalpha():
-        return lower in wordnet_lemmas()
-    if lower in wordnet_lemmas() or lemminflect.getAllLemmas(lower):
+    if lower in wordnet_lemmas() or lower in NLTK_ENGLISH or lower in BERT_ATTACK_FILTER:
         return True
-    return load_wordnet().morphy(lower) is not None
+    return lower.isalpha() and bool(lemminflect.getAllLemmas(lower))
 
 
 def _expanded(synset) -> list:  # noqa: ANN001 (nltk Synset)
@@ -65,7 +68,7 @@ def antonyms_of(word: str) -> frozenset[str]:
             for lemma in head.lemmas():
                 for antonym in lemma.antonyms():
                     for target in _expanded(antonym.synset()):
-                        opposed.update(w for w in map(_single_word, target.lemma_names()) if w)
+                        opposed.update(w for w in map(single_word, target.lemma_names()) if w)
     opposed.discard(word.lower())
     return frozenset(opposed)
 
@@ -79,7 +82,7 @@ def synonyms_of(word: str, max_sense_rank: int = MAX_SENSE_RANK) -> frozenset[st
     for pos in ("n", "v", "a", "r"):
         for synset in wn.synsets(lower, pos)[:max_sense_rank]:
             for name in synset.lemma_names():
-                other = _single_word(name)
+                other = single_word(name)
                 if other and other != lower and synset in wn.synsets(other, pos)[:max_sense_rank]:
                     found.add(other)
     return frozenset(found - antonyms_of(lower))

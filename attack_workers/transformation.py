@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from attack_workers.offline import import_textattack
+from attack_workers.search import tag_rank
 
 import_textattack()
 from textattack.shared import AttackedText, utils  # noqa: E402
@@ -38,7 +39,8 @@ class BertAttackWordSwap(WordSwapMaskedLM):
 
     def __init__(self, masked_lm: Any, tokenizer: Any, max_candidates: int = 48, max_length: int = 512,
                  subword_positions: int = 12, subword_top: int = 4, subword_keep: int = 24,
-                 is_word: Callable[[str], bool] | None = None) -> None:
+                 is_word: Callable[[str], bool] | None = None,
+                 rewrite: Callable[[AttackedText, int, str], str | None] | None = None) -> None:
         if max_candidates < 1:
             raise ValueError(f"max_candidates={max_candidates}: must be >= 1 (the paper uses 48)")
         device = masked_lm.device
@@ -52,6 +54,9 @@ class BertAttackWordSwap(WordSwapMaskedLM):
         self.subword_top = min(subword_top, max_candidates)
         self.subword_keep = subword_keep
         self.is_word = is_word or (lambda word: True)
+        # (text, word index, candidate) -> the candidate as it should be used, or None to drop it: the
+        # strict protocol re-inflects candidates to the original's tag here, keeping their rank.
+        self.rewrite = rewrite or (lambda text, index, word: word)
         self._special_ids = set(tokenizer.all_special_ids)
         # An uncased MLM proposes "good" for "Good": the same input to an uncased classifier, so skip it.
         self._uncased = tokenizer.tokenize("A") == tokenizer.tokenize("a")
@@ -138,12 +143,14 @@ class BertAttackWordSwap(WordSwapMaskedLM):
         return self._ranked_combinations(top_ids)
 
     def _get_transformations(self, current_text: AttackedText, indices_to_modify: Iterable[int]) -> list[AttackedText]:
+        """Each word's candidates best first, tagged with their rank (TextAttack re-sorts them by text)."""
         transformed = []
         for index in indices_to_modify:
             original = self._comparable(current_text.words[index])
-            for word in self._replacement_words(current_text, index):
-                if self._comparable(word) != original and _allowed_swap(word, original):
-                    transformed.append(current_text.replace_word_at_index(index, word))
+            rewritten = (self.rewrite(current_text, index, w) for w in self._replacement_words(current_text, index))
+            words = list(dict.fromkeys(w for w in rewritten if w is not None and self._comparable(w) != original
+                                       and _allowed_swap(w, original)))
+            transformed += [tag_rank(current_text.replace_word_at_index(index, w), rank) for rank, w in enumerate(words)]
         return transformed
 
     def _comparable(self, word: str) -> str:

@@ -52,6 +52,7 @@ class AttackWorker:
         from attack_workers.protocols import Backbones
         from attack_workers.relations import is_english_word
         from attack_workers.sentence_encoder import load_sentence_model
+        from attack_workers.tagger import Tagger
         from vda.mlm import load_mlm
 
         torch.set_num_threads(max(1, config.num_threads))
@@ -62,9 +63,10 @@ class AttackWorker:
             self.device = config.device
         mlm, mlm_tokenizer = load_mlm(config.mlm, self.device)
         lexicon = load_lexicon(LexiconSpec(encoder=config.encoder, mlm=config.mlm))
-        self.backbones = Backbones(mlm, mlm_tokenizer, load_sentence_model(config.encoder, self.device), lexicon)
+        tagger = Tagger()
+        self.backbones = Backbones(mlm, mlm_tokenizer, load_sentence_model(config.encoder, self.device), lexicon, tagger)
         mlm_words = {t for t in mlm_tokenizer.get_vocab() if t.isalpha()}  # whole-word tokens: words by construction
-        self.auditor = Auditor(lexicon.cosine, lambda word: word.lower() in mlm_words or is_english_word(word))
+        self.auditor = Auditor(lexicon.cosine, lambda word: word.lower() in mlm_words or is_english_word(word), tagger)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{self.device}"
         self._checkpoint_hash: str | None = None
         self._wrapper: Any = None
@@ -142,8 +144,6 @@ class AttackWorker:
 def result_row(result: Any, target: CheckpointTarget, example: Example, shard_id: str, worker: str,
                seconds: float, auditor: Any) -> dict[str, Any]:
     """One store row (``store.EXAMPLE_SCHEMA``) from a TextAttack ``AttackResult``, audited by ``auditor``."""
-    from attack_workers.audit import substitutions
-
     from textattack.attack_results import FailedAttackResult, SkippedAttackResult, SuccessfulAttackResult
 
     statuses = {SuccessfulAttackResult: "succeeded", FailedAttackResult: "failed", SkippedAttackResult: "skipped"}
@@ -180,5 +180,5 @@ def result_row(result: Any, target: CheckpointTarget, example: Example, shard_id
         "shard_id": shard_id,
         "worker": worker,
         "finished_at": time.time(),
-        **auditor.audit(substitutions(original.words, perturbed.words, changed)),
+        **auditor.audit(original.words, perturbed.words, changed),
     }

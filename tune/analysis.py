@@ -4,7 +4,8 @@
     python -m tune.analysis --store results/vda-default/store --objectives dev_acc attack_acc --out /tmp/report
 
 Writes ``summary.csv`` and ``summary.md`` (the paper's columns, best first: Pareto-optimal rows,
-then by the first objective) and ``plots/``:
+then by the first objective), ``report.html`` (the table, the plots and every attacked example in
+one page: ``attack_workers.report``) and ``plots/``:
 
 - ``accuracy_vs_hyperparameters.png``: original and attack accuracy vs sigma, k (and lambda when
   it varies); the baseline (lambda = 0) as horizontal lines (paper Figure 3);
@@ -300,8 +301,10 @@ def _save(fig: Any, path: Path) -> Path:
 
 def write_report(store: str | Path, out_dir: str | Path, objectives: Sequence[str], optuna_url: str | None = None,
                  title: str = "sweep") -> tuple[str, dict[str, Path]]:
-    """Write the table (CSV, Markdown) and plots; return the Markdown table and the written files."""
+    """Write the table (CSV, Markdown), plots and HTML report; return the Markdown table and the written files."""
     import matplotlib
+
+    from attack_workers.report import write_html
 
     matplotlib.use("Agg")  # files only, also on machines without a display
     summary, checkpoints, failures = load_results(store)
@@ -334,6 +337,7 @@ def write_report(store: str | Path, out_dir: str | Path, objectives: Sequence[st
         files["plot_importances"] = plot_importances(importances, plots / "param_importances.png")
     else:
         log.info("no importance plot: it needs >= 3 attacked configurations that differ in a hyperparameter")
+    files["report_html"] = write_html(store, out_dir, {k: v for k, v in files.items() if k.startswith("plot_")}, title)
     return markdown, files
 
 

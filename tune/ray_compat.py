@@ -1,39 +1,18 @@
-"""Every private Ray internal this project reads, each behind one small function.
+"""The private internals of Ray Tune that the sweep reads, each behind one small function.
 
-Ray has no public way to (1) find the cluster that ``ray start`` left on this machine without
-joining it, or (2) close an ``OptunaSearch`` trial after Tune has completed it (the sweep's
-objectives arrive from the attack pool, later). Nothing else in the project touches these
-internals; ``tests/tune/test_ray_compat.py`` exercises each against the installed Ray, so an
-upgrade that moves one fails there with a ``RayCompatError`` naming it. pyproject.toml bounds
-Ray to the versions those tests passed on.
+Ray Tune has no public way to close an ``OptunaSearch`` trial after Tune has completed it (the
+sweep's objectives arrive from the attack pool, later). Ray core's internals, and how the project
+starts Ray, are in ``attack_workers/ray_compat.py`` (the attack package may not import ``tune``);
+this module shares its ``RayCompatError`` and ``TESTED_RAY``. ``tests/tune/test_ray_compat.py``
+exercises each internal against the installed Ray, so an upgrade that moves one fails there with a
+``RayCompatError`` naming it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-TESTED_RAY = "2.60"  # the ray releases tests/tune/test_ray_compat.py passed on
-
-
-class RayCompatError(RuntimeError):
-    """A Ray internal this project reads has moved; the message names it and the fix."""
-
-
-def _moved(what: str, exc: Exception) -> RayCompatError:
-    import ray
-
-    return RayCompatError(f"ray {ray.__version__} no longer has {what} ({type(exc).__name__}: {exc}); this "
-                          f"project was tested with ray {TESTED_RAY}.x: install it (pip install "
-                          f"'ray[tune]=={TESTED_RAY}.*') or port tune/ray_compat.py to this version")
-
-
-def read_ray_address() -> str | None:
-    """The address of the cluster ``ray start`` left on this machine (what a bare ``ray.init()`` joins), or None."""
-    try:
-        from ray._private.utils import read_ray_address as read
-    except ImportError as exc:
-        raise _moved("ray._private.utils.read_ray_address", exc) from None
-    return read() or None
+from attack_workers.ray_compat import moved
 
 
 def open_optuna_trial(searcher: Any, trial_id: str) -> Any | None:
@@ -57,4 +36,4 @@ def _private(searcher: Any, name: str) -> Any:
     try:
         return getattr(searcher, name)
     except AttributeError as exc:
-        raise _moved(f"OptunaSearch.{name}", exc) from None
+        raise moved(f"OptunaSearch.{name}", exc, "tune/ray_compat.py") from None

@@ -7,16 +7,19 @@
 A row is one method (strategy or RoBERTa, with or without VDA, an ablation of VDA, with or
 without ADA) and substitution mode, over every seed in the store. Its label is derived from the
 recorded training config, not from the sweep's variant names, so any store can be laid out this
-way. The columns are the paper's (Ori Acc, Q Num, Perturb as "mean ± std" over seeds; Att Acc and
-its paired difference to the base method as "0.210 [0.185, 0.237]", a 95 % bootstrap interval over
-seeds and examples), "Flagged" when the validity audit has run, then the published numbers of that
-row when the dataset is one of the paper's: ``--table main`` (Tables 2-3), ``ablation`` (Table 4)
-or ``ada`` (Table 5).
+way. The columns are the paper's (Ori Acc, Q Num, Perturb as "mean ± SD" over seeds, the sample SD;
+Att Acc and its paired difference to the base method as "0.210 [0.185, 0.237]", a 95 % interval
+over seeds and examples, labelled in the cell where it covers the examples only), "Flagged" when
+the validity audit has run, then the published numbers of that row when the dataset is one of the
+paper's: ``--table main`` (Tables 2-3), ``ablation`` (Table 4) or ``ada`` (Table 5). A seed is one
+checkpoint: a run's best epoch, the latest run where a seed was trained twice
+(``one_checkpoint_per_seed``).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,9 +27,10 @@ from typing import Any, Mapping
 import pandas as pd
 
 from attack_workers.store import load_examples
-from attack_workers.uncertainty import (bootstrap_mean, format_ci, format_number, paired_delta, paired_differences,
-                                        robust_matrix)
+from attack_workers.uncertainty import format_interval, format_number, mean_interval, paired_differences, robust_matrix
 from tune.analysis import load_results, to_markdown
+
+log = logging.getLogger("tune.reproduce")
 
 METRICS = {"Ori Acc": "clean_acc", "Att Acc": "attack_acc", "Q Num": "avg_queries", "Perturb": "perturbed_pct"}
 STRATEGY_NAMES = {"plain": "BERT", "freelb": "FreeLB", "smart": "SMART", "smix": "SMix"}
@@ -78,16 +82,49 @@ def _attack_key(group: pd.DataFrame) -> str | None:
     return str(keys[0]) if len(keys) == 1 else None
 
 
+def one_checkpoint_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` (a summary with ``row`` and ``mode``) that stand for a seed: one per
+    (attack key, row, mode, seed).
+
+    An epoch is not a seed: with every epoch attacked (``sweep.attack.checkpoints: every_epoch``) a
+    run has one checkpoint per epoch, and the one it stands for is the one it selected, its best
+    epoch by its selection metric (the earliest of equal ones: ``vda.train`` marks only strict
+    improvements best). A seed trained twice (a resumed grid retrains a row under new trial ids) is
+    one seed: the latest-created run's checkpoint stands for it, the others are set aside with a
+    warning. Counting either as more seeds would narrow the intervals and cross-pair the Δ.
+    """
+    best = frame.assign(_score=_selection_score(frame)).sort_values(
+        ["_score", "epoch", "checkpoint_hash"], ascending=[False, True, True], na_position="last", kind="stable")
+    per_run = best.drop_duplicates(["attack_key", "run_id"])
+    latest = per_run.sort_values(["created", "checkpoint_hash"], ascending=[False, True], kind="stable")
+    chosen = latest.drop_duplicates(["attack_key", "row", "mode", "config.seed"])
+    if len(chosen) < len(per_run):
+        log.warning("%d run(s) repeat a seed already in their row; each seed counts once, its latest run: "
+                    "set aside %s", len(per_run) - len(chosen),
+                    ", ".join(sorted(set(per_run["run_id"]) - set(chosen["run_id"]))))
+    return frame[frame.index.isin(chosen.index)]
+
+
+def _selection_score(frame: pd.DataFrame) -> pd.Series:
+    """Each checkpoint's value of its run's selection metric, higher better (a loss negated); NaN if unknown."""
+    metrics = frame.get("config.selection_metric", pd.Series("dev_acc", index=frame.index)).fillna("dev_acc")
+    values = [frame.at[i, f"metrics.{m}"] if f"metrics.{m}" in frame else float("nan") for i, m in metrics.items()]
+    signs = [-1.0 if str(m).endswith("loss") else 1.0 for m in metrics]
+    return pd.Series(values, index=frame.index, dtype=float) * signs
+
+
 def _attack_accuracy(group: pd.DataFrame, examples: pd.DataFrame) -> str:
-    """Att Acc over the group's checkpoints (one per seed) with its two-level bootstrap interval."""
+    """Att Acc over the group's checkpoints (one per seed) with its interval over seeds and examples."""
     matrix = robust_matrix(examples, list(group["checkpoint_hash"]), _attack_key(group))
-    return format_ci(*bootstrap_mean(matrix.to_numpy()))
+    return format_interval(mean_interval(matrix.to_numpy(), bounds=(0.0, 1.0)))
 
 
 def _paired_delta(group: pd.DataFrame, bases: pd.DataFrame, examples: pd.DataFrame) -> str:
     """Att Acc - the base method's, paired by seed and example id, with its CI; '' for base rows.
 
-    A seed with several checkpoints on one side (every epoch attacked) pairs each with each.
+    Both sides hold one checkpoint per seed (``one_checkpoint_per_seed``). Seeds the base lacks
+    drop out of the Δ, and the cell says so ("2 of 3 seeds paired"): the row's Att Acc and seeds
+    column count all of its seeds.
     """
     if (group["row"] == group["base"]).all():
         return ""
@@ -98,8 +135,7 @@ def _paired_delta(group: pd.DataFrame, bases: pd.DataFrame, examples: pd.DataFra
         return "no base"
     differences = paired_differences(examples, list(zip(pairs["checkpoint_hash"], pairs["checkpoint_hash_base"])),
                                      _attack_key(group))
-    delta = paired_delta(differences)
-    return format_ci(delta.delta, delta.low, delta.high, signed=True)
+    return format_interval(mean_interval(differences), signed=True, seeds_of=group["config.seed"].nunique())
 
 
 def _protocol_label(group: pd.DataFrame) -> str:
@@ -112,9 +148,13 @@ def _protocol_label(group: pd.DataFrame) -> str:
 
 
 def _mean_std(values: pd.Series) -> str:
-    """'0.820 ± 0.020': mean and (population) std over the seeds of a row."""
+    """'0.820 ± 0.028': mean and sample SD (ddof 1) over the seeds of a row; '0.830' for one seed.
+
+    The sample SD, because 2-3 seeds are a sample of the seeds one could train: the population
+    formula (ddof 0) reads sqrt((S-1)/S) of it, 0.71 at two seeds.
+    """
     values = values.astype(float)
-    return f"{values.mean():.3f} ± {values.std(ddof=0):.3f}"
+    return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}" if len(values) > 1 else f"{values.mean():.3f}"
 
 
 def _span(counts: pd.Series) -> str:
@@ -135,19 +175,19 @@ def reproduction_table(summary: pd.DataFrame, examples: pd.DataFrame, dataset: s
                        table: str = "main") -> pd.DataFrame:
     """Group attacked checkpoints by (row, mode) over seeds; add the paper's numbers when known.
 
-    ``summary`` is the store's summary, ``examples`` its per-example rows (what the intervals
-    resample). "Att Acc" pools the row's seeds: robust examples over attacked examples of every
-    seed (the mean over seeds once every seed has the same examples), with a 95 % two-level
-    bootstrap interval that resamples seeds and example ids (``attack_workers.uncertainty``).
-    Bootstrap rather than Wilson on the pooled counts: Wilson sees only the example sample, but a
-    method's Att Acc also moves with its training seed, and an interval for the method (not for
-    one checkpoint) has to include that; with one seed the two nearly agree. "Δ Att Acc" is the
-    row's attack accuracy minus that of its base method (the same strategy, without VDA or ADA)
-    trained with the same seed, on the same example ids, bootstrapped the same way: the paired
-    difference, which the variation the two rows share does not blur. An interval that excludes
-    0 is a difference these seeds and examples support. "Flagged" (the mean over seeds of the
-    share of successful attacks the validity audit flags) appears when the summary has
-    ``flagged_share``.
+    ``summary`` is the store's summary, ``examples`` its per-example rows (what the intervals are
+    computed from). A row's seeds are one checkpoint each (``one_checkpoint_per_seed``). "Att Acc"
+    is the mean over the row's seeds on the example ids all of them were attacked on, with a 95 %
+    interval over seeds and example ids (``attack_workers.uncertainty.mean_interval``) rather
+    than Wilson on pooled counts: Wilson sees only the example sample, but a method's Att Acc also
+    moves with its training seed, and an interval for the method (not for one checkpoint) has to
+    include that. Under three seeds it cannot, and the cell says so ("2 seeds: example-level only,
+    no seed variance"). "Δ Att Acc" is the row's attack accuracy minus that of its base method (the
+    same strategy, without VDA or ADA) trained with the same seed, on the same example ids, with the
+    same interval: the paired difference, which the variation the two rows share does not blur. An
+    interval that excludes 0 is a difference these seeds and examples support. Ori Acc, Q Num and
+    Perturb are the mean ± sample SD over the seeds. "Flagged" (the mean over seeds of the share of
+    successful attacks the validity audit flags) appears when the summary has ``flagged_share``.
     """
     if summary.empty:
         raise ValueError("the store has no attacked checkpoints; run the sweep (and its attacks) first")
@@ -159,6 +199,7 @@ def reproduction_table(summary: pd.DataFrame, examples: pd.DataFrame, dataset: s
     frame["mode"] = frame["config.vda.mode"].where(frame["config.vda.lam"].astype(float) > 0, "-")
     paper = paper_numbers(table, paper_dataset(frame, dataset) or "")
     frame["base"] = [row.split("+")[0] for row in frame["row"]]
+    frame = one_checkpoint_per_seed(frame)
     bases = frame[frame["row"] == frame["base"]]
     records = []
     # One attack key = one protocol with one set of parameters on one example set: rows of two keys

@@ -157,19 +157,12 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def connect(address: str | None) -> bool:
-    """Join ``address``, ``RAY_ADDRESS`` or a ``ray start`` cluster, else start a local Ray; True if local."""
-    import ray
-    from tune.ray_compat import read_ray_address  # the `ray start` cluster ray.init() itself would join
+    """Join ``address``, ``RAY_ADDRESS`` or a ``ray start`` cluster, else start a local Ray whose workers
+    import this checkout (``connect_ray``); True if local."""
+    from attack_workers.ray_compat import connect_ray
 
-    target = address or os.environ.get("RAY_ADDRESS") or read_ray_address()
-    if target:
-        ray.init(address=target, include_dashboard=False)
-        return False
-    # A private instance for this process: without this, Ray >= 2.52 writes ~/.ray/auth_token and warns.
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    ray.init(address="local", include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
-    return True
+    return connect_ray(address, local_runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
 
 
 def place(spec: SweepSpec, local: bool) -> _Placement:

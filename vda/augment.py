@@ -15,15 +15,23 @@ augmenter, so a VDA step costs the (k+1)x classifier passes and no MLM pass at a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 import torch
 
 from vda.config import VDAConfig
 from vda.substitution import ScoredPositions, discrete_tokens, mix_embeddings, sample_substitution, score_positions
 
-if TYPE_CHECKING:
-    from vda.candidates import CandidateTable
+
+class ScoreTable(Protocol):
+    """Precomputed noise-free scores by example: ``vda.candidates.CandidateTable``.
+
+    Declared here, where it is read: ``vda.candidates`` builds its tables with this module's
+    augmenter, so this module must not import it back (the two would import each other).
+    """
+
+    def rows(self, keys: Sequence[int], device: torch.device) -> ScoredPositions:
+        """The examples' positions back to back (row-major in the batch), as the MLM path yields them."""
 
 
 def _split_mlm(mlm: Any) -> tuple[Callable[..., Any], Callable[[torch.Tensor], torch.Tensor] | None]:
@@ -41,7 +49,7 @@ class VirtualAugmenter:
         self.encoder, self.head = _split_mlm(mlm)
         self.embedding = mlm.get_input_embeddings().weight  # M_E in Eq. 5: the MLM's token embeddings
         # Sharp mode: the training split's scores, set by the trainer (vda.candidates); None: the MLM scores
-        self.table: CandidateTable | None = None
+        self.table: ScoreTable | None = None
 
     @torch.no_grad()
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, k: int,
@@ -81,7 +89,7 @@ class VirtualAugmenter:
         chunks = list(self._scored_chunks(input_ids, attention_mask, token_type_ids, positions, input_ids[positions]))
         return ScoredPositions(torch.cat([c.indices for c in chunks]), torch.cat([c.scores for c in chunks]))
 
-    def _table_chunks(self, table: CandidateTable, keys: Sequence[int], ids: torch.Tensor) -> list[ScoredPositions]:
+    def _table_chunks(self, table: ScoreTable, keys: Sequence[int], ids: torch.Tensor) -> list[ScoredPositions]:
         """The examples' rows of ``table``, in the MLM path's chunks so the noise is drawn in the same order."""
         scored = table.rows(keys, ids.device)
         if not torch.equal(scored.indices[:, -1], ids):  # the last candidate column is each position's own token

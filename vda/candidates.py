@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from vda.assets import cache_dir, publish
+from vda.assets import cache_dir, staged
 from vda.augment import VirtualAugmenter
 from vda.batching import EncodedSplit, batch_indices, collate
 from vda.config import VDAConfig
@@ -153,7 +152,8 @@ def table_key(augmenter: VirtualAugmenter, layout: SplitLayout, numerics: Numeri
 
 @dataclass(frozen=True)
 class CandidateTable:
-    """Every training example's candidates; examples are looked up by their index in the split."""
+    """Every training example's candidates; examples are looked up by their index in the split
+    (a ``vda.augment.ScoreTable``)."""
 
     offsets: np.ndarray
     indices: np.ndarray
@@ -296,14 +296,8 @@ def _shared_table(builder: _Builder, key: TableKey) -> tuple[CandidateTable, Pat
             except CorruptTableError as exc:
                 log.warning("%s: %s; removing it and computing the vda candidate table again", final, exc)
                 shutil.rmtree(final)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key.digest}-", dir=root))
-        try:
+        with staged(final, directory=True) as tmp:
             builder.write(tmp, key)
-            tmp.chmod(0o755)  # mkdtemp makes it private; the table is a cache other users' trials may share
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        publish(tmp, final)
         return load_table(final, key, builder.layout, builder.width), final, "computed"
 
 

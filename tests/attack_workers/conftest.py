@@ -73,7 +73,8 @@ def example_row(example_id: str, status: str = "failed", checkpoint: str = "c1",
         "original_text": f"text {example_id}", "original_text_b": None, "perturbed_text": f"text {example_id}",
         "perturbed_text_b": None, "seconds": 0.5, "shard_id": "s", "worker": "w", "finished_at": finished_at,
         "substitutions": "[]", "audit_antonym": False, "audit_polarity_flip": False, "audit_nonword": False,
-        "audit_min_cos": float("nan"), "audit_unknown_pairs": 0, "audit_flagged": False,
+        "audit_min_cos": float("nan"), "audit_unknown_pairs": 0, "audit_hole": False, "audit_pos_change": False,
+        "audit_inflection_change": False, "audit_stopword_swap": False, "audit_flagged": False,
     }
     row.update(overrides)
     return row
@@ -120,3 +121,30 @@ def local_ray() -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+# This tiny model survives every meaning-preserving swap at the default word threshold (0.7); a loose
+# filter lets its predictions flip, so the bookkeeping of successes is tested, and
+# test_vda_paper_keeps_only_substitutes_above_the_word_threshold checks that the filter is applied.
+LOOSE_WORD_THRESHOLD = 0.3
+LOOSE_STRICT = {"strict_word_similarity_threshold": LOOSE_WORD_THRESHOLD, "strict_max_log_prob_drop": 4.0}
+
+
+def _plan_shard(checkpoint, store, protocol, max_candidates=8, loose_strict=False):
+    """One shard of the review checkpoint's dev set; ``loose_strict`` also loosens strict's cosine and fluency."""
+    from attack_workers.evaluation import EvalConfig, plan_evaluation
+    from attack_workers.protocols import AttackParams
+    from attack_workers.store import ResultStore
+    from attack_workers.worker import WorkerConfig
+
+    params = AttackParams(max_candidates=max_candidates, word_similarity_threshold=LOOSE_WORD_THRESHOLD,
+                          **(LOOSE_STRICT if loose_strict else {}))
+    config = EvalConfig(store=str(store), protocol=protocol, params=params, shard_size=100)
+    (shard,) = plan_evaluation([str(checkpoint)], config, WorkerConfig(), ResultStore(config.store)).shards
+    return shard
+
+
+@pytest.fixture(scope="session")
+def plan_shard() -> Any:
+    """``plan_shard(checkpoint, store, protocol, max_candidates=8, loose_strict=False)``: one planned shard."""
+    return _plan_shard

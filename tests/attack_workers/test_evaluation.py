@@ -186,3 +186,18 @@ def test_the_attack_key_changes_when_the_word_vectors_change(tmp_path, review_ch
     monkeypatch.setattr(lexicon_module, "load_lexicon", real)
     (again,) = plan([review_checkpoint], tmp_path / "c").targets
     assert again.attack_key == before.attack_key
+
+
+def test_the_attack_key_names_the_attack_code_and_textattack_version(tmp_path, review_checkpoint, monkeypatch):
+    """Rows of changed attack code (ATTACK_CODE_VERSION) or another TextAttack are never reused on resume."""
+    import attack_workers.attack_version as attack_version
+
+    (before,) = plan([review_checkpoint], tmp_path / "a").targets
+    monkeypatch.setattr(attack_version, "ATTACK_CODE_VERSION", attack_version.ATTACK_CODE_VERSION + 1)
+    (bumped,) = plan([review_checkpoint], tmp_path / "b").targets
+    monkeypatch.undo()
+    real_version = attack_version.metadata.version
+    monkeypatch.setattr(attack_version.metadata, "version",
+                        lambda name: "0.3.12" if name == "textattack" else real_version(name))
+    (upgraded,) = plan([review_checkpoint], tmp_path / "c").targets
+    assert len({before.attack_key, bumped.attack_key, upgraded.attack_key}) == 3

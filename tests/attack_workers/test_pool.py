@@ -135,20 +135,22 @@ def test_ada_set_is_generated_labelled_reused_and_trainable(pool, review_checkpo
     import json
 
     from attack_workers.ada import INFO_FILE, generate_adversarial_set
+    from attack_workers.audit import LABEL_RISK_COLUMNS
     from vda.checkpoint import load_manifest
     from vda.config import config_from_dict
     from vda.data import load_task
 
     # The lenient protocol: the tiny fixture model fits its training sentences, and only swaps that
     # no word filter vets (and the audit may flag) flip them.
-    cfg = EvalConfig(store="", split="train", num_examples=6, protocol="textattack",
-                     params=AttackParams(max_candidates=8), shard_size=3)
+    cfg = EvalConfig(store="", split="train", num_examples=12, protocol="textattack",
+                     params=AttackParams(max_candidates=8), shard_size=6)
     path = generate_adversarial_set(review_checkpoint, tmp_path / "ada", cfg, attack_pool=pool, progress=False)
     rows = ResultStore(tmp_path / "ada" / "store").load_examples()
-    assert len(rows) == 6 and set(rows["split"]) == {"train"}
+    assert len(rows) == 12 and set(rows["split"]) == {"train"}
     records = [json.loads(line) for line in path.read_text().splitlines()]
-    succeeded = rows[(rows["status"] == "succeeded") & ~rows["audit_flagged"]].set_index("example_id")
-    assert 0 < len(records) == len(succeeded)  # audit-flagged successes are not training examples
+    label_risk = rows[list(LABEL_RISK_COLUMNS)].any(axis=1)
+    succeeded = rows[(rows["status"] == "succeeded") & ~label_risk].set_index("example_id")
+    assert 0 < len(records) == len(succeeded)  # successes that may have changed the label are not training examples
     labels = load_manifest(review_checkpoint).label_names
     for record in records:
         source = succeeded.loc[record["source_example_id"]]
@@ -251,3 +253,27 @@ def test_resize_retires_idle_actors_at_once_and_busy_ones_after_their_shard(pool
     assert pool.num_workers == 1 and len(pool.in_flight()) == 2
     _drain(pool)
     assert len(reported) == 6 and sorted(map(is_dead, busy)) == [False, True]
+
+
+def test_shrinking_a_mixed_pool_retires_idle_actors_first_and_busy_ones_only_when_needed(monkeypatch):
+    """Fake slots, no Ray: which actors a shrinking pool retires (the Ray test above covers all-idle and all-busy)."""
+    from attack_workers import pool as pool_module
+    from attack_workers.pool import AttackPool, PoolStats, _Slot, _Task
+
+    killed: list[str] = []
+    monkeypatch.setattr(pool_module.ray, "kill", lambda handle, no_restart: killed.append(handle))
+    busy = [_Slot(f"busy{i}", task=_Task(shard=None, on_result=None, on_failure=None), ref=f"ref{i}") for i in (0, 1)]
+    idle = [_Slot(f"idle{i}") for i in (0, 1)]
+    starting = _Slot("starting", starting="describe-ref")  # no models loaded yet: the cheapest to lose
+    pool = AttackPool.__new__(AttackPool)  # its state only: no actors started
+    pool._slots, pool.stats = [idle[0], busy[0], starting, idle[1], busy[1]], PoolStats()
+
+    pool.resize(3)  # two leave: the starting one and an idle one, at once; both busy ones keep running
+    assert sorted(killed) == ["idle1", "starting"]
+    assert pool._slots == [idle[0], busy[0], busy[1]] and not any(slot.retiring for slot in pool._slots)
+    assert pool.num_workers == pool.stats.workers == 3
+
+    pool.resize(1)  # two more: the last idle one at once, then one busy one after its current shard
+    assert sorted(killed) == ["idle0", "idle1", "starting"]
+    assert pool._slots == busy and [slot.retiring for slot in busy] == [False, True]
+    assert pool.num_workers == 1

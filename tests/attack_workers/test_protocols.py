@@ -18,8 +18,8 @@ def test_unknown_protocol_names_close_match_and_all_known():
         get_protocol("vda_paper")
     message = str(err.value)
     assert "'vda_paper' is unknown" in message and "did you mean 'vda-paper'?" in message
-    assert "known: textattack, vda-paper" in message
-    assert set(PROTOCOLS) == {"textattack", "vda-paper"}
+    assert "known: strict, textattack, vda-paper" in message
+    assert set(PROTOCOLS) == {"strict", "textattack", "vda-paper"}
 
 
 def test_attack_params_are_validated_and_keyed():

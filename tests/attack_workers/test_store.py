@@ -200,3 +200,49 @@ def test_summary_reports_the_share_of_flagged_successes(tmp_path, make_shard):
     assert row["flagged_antonym_share"] == pytest.approx(0.25) and row["flagged_nonword_share"] == 0
     assert row["hole_share"] == pytest.approx(1 / 4)  # one unchecked substitution out of four changed words
     assert "Flagged" in format_paper_table(store.load_summary())
+
+
+def _plan_many(root: str, planner: int, rounds: int, start) -> None:
+    """One planner of a checkpoint and key: each round plans everything it planned before plus one more example."""
+    store = ResultStore(root)
+    start.wait()
+    for i in range(rounds):
+        store.record_plan("c1", "k1", [f"p{planner}-{j}" for j in range(i + 1)])
+
+
+def test_concurrent_planners_of_one_checkpoint_and_key_lose_no_planned_example(tmp_path, make_shard):
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Barrier(4)
+    procs = [ctx.Process(target=_plan_many, args=(str(tmp_path), planner, 30, start)) for planner in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    store = ResultStore(tmp_path)
+    planned = {f"p{planner}-{j}" for planner in range(4) for j in range(30)}
+    assert store.planned_example_ids("c1", "k1") == planned
+    store.write_examples(make_shard(["p0-0", "p1-0"]))
+    assert store.load_summary().iloc[0]["pending_examples"] == len(planned) - 2
+    assert not [p for p in (tmp_path / "plans").rglob(".*")]  # no temp file left
+
+
+def test_a_summary_of_some_attacks_reads_only_their_files_once(tmp_path, make_shard, monkeypatch):
+    store = ResultStore(tmp_path)
+    for checkpoint, key in (("c1", "k1"), ("c2", "k2")):
+        store.write_examples(make_shard(["e1", "e2"], checkpoint=checkpoint, key=key))
+        store.write_checkpoint({"checkpoint_hash": checkpoint, "path": f"/ckpt/{checkpoint}", "run_id": "r",
+                                "recorded_at": 1.0})
+        store.write_failure({"kind": "shard", "path": f"/ckpt/{checkpoint}", "checkpoint_hash": checkpoint,
+                             "attack_key": key, "example_ids": ["e3"], "error": "boom", "attempts": 1})
+        store.record_plan(checkpoint, key, ["e1", "e2", "e3", "e4"])
+    store.record_skipped_checkpoint("/ckpt/other", "corrupt weights")
+    read: list[str] = []
+    real = pq.read_table
+    monkeypatch.setattr(pq, "read_table", lambda path, **kw: read.append(str(Path(path).relative_to(tmp_path)))
+                        or real(path, **kw))
+    summary = store.load_summary([("c1", "k1")])
+    assert list(summary["pending_examples"]) == [2] and list(summary["path"]) == ["/ckpt/c1"]
+    assert sorted(read) == sorted(["checkpoints/c1.parquet", *(str(p.relative_to(tmp_path)) for p in
+                                   [*(tmp_path / "examples" / "c1" / "k1").glob("*.parquet"),
+                                    *(tmp_path / "failures").glob("shard-c1-k1-*.parquet")])])

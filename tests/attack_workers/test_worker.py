@@ -9,31 +9,16 @@ import pandas as pd
 import pytest
 import torch
 
-from attack_workers.evaluation import EvalConfig, plan_evaluation
 from attack_workers.metrics import textattack_metrics
-from attack_workers.protocols import AttackParams
 from attack_workers.stopwords import BERT_ATTACK_FILTER, NLTK_ENGLISH
-from attack_workers.store import EXAMPLE_COLUMNS, ResultStore
-from attack_workers.worker import WorkerConfig, result_row
+from attack_workers.store import EXAMPLE_COLUMNS
+from attack_workers.worker import result_row
 
 STOPWORDS = {"textattack": set(NLTK_ENGLISH), "vda-paper": set(BERT_ATTACK_FILTER)}
 
 
-# This tiny model survives every meaning-preserving swap at the default word threshold (0.7); a loose
-# filter lets its predictions flip, so the bookkeeping of successes is tested, and
-# test_vda_paper_keeps_only_substitutes_above_the_word_threshold checks that the filter is applied.
-LOOSE_WORD_THRESHOLD = 0.3
-
-
-def plan_shard(checkpoint, store, protocol, max_candidates=8):
-    params = AttackParams(max_candidates=max_candidates, word_similarity_threshold=LOOSE_WORD_THRESHOLD)
-    config = EvalConfig(store=str(store), protocol=protocol, params=params, shard_size=100)
-    (shard,) = plan_evaluation([str(checkpoint)], config, WorkerConfig(), ResultStore(config.store)).shards
-    return shard
-
-
 @pytest.fixture(scope="module")
-def textattack_run(worker, review_checkpoint, tmp_path_factory):
+def textattack_run(worker, review_checkpoint, tmp_path_factory, plan_shard):
     """The textattack protocol's Attack run directly: the AttackResult objects and our rows from them."""
     shard = plan_shard(review_checkpoint, tmp_path_factory.mktemp("store"), "textattack")
     attack = worker._attack_for(shard.target)
@@ -45,7 +30,7 @@ def textattack_run(worker, review_checkpoint, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def paper_rows(worker, review_checkpoint, tmp_path_factory):
+def paper_rows(worker, review_checkpoint, tmp_path_factory, plan_shard):
     shard = plan_shard(review_checkpoint, tmp_path_factory.mktemp("store"), "vda-paper")
     result = worker.attack_shard(shard)
     assert result.shard_id == shard.shard_id and result.seconds > 0
@@ -56,11 +41,12 @@ def test_vda_paper_keeps_only_substitutes_above_the_word_threshold(paper_rows):
     from attack_workers.lexicon import load_lexicon
 
     lexicon = load_lexicon()
+    loose = json.loads(paper_rows["attack_params"].iloc[0])["word_similarity_threshold"]  # conftest.plan_shard's
     pairs = [pair for text in paper_rows["substitutions"] for pair in json.loads(text)]
     checked = [lexicon.cosine(a, b) for a, b in pairs if lexicon.cosine(a, b) is not None]
     assert len(checked) >= 5, "too few substitutions with vectors: the check would be empty"
-    assert min(checked) >= LOOSE_WORD_THRESHOLD
-    assert paper_rows["audit_min_cos"].dropna().min() >= LOOSE_WORD_THRESHOLD
+    assert min(checked) >= loose
+    assert paper_rows["audit_min_cos"].dropna().min() >= loose
     assert not paper_rows["audit_nonword"].any()
     assert (paper_rows["substitutions"].map(lambda t: len(json.loads(t))) == paper_rows["words_changed"]).all()
 
@@ -90,7 +76,7 @@ def test_attack_flips_predictions(textattack_run, paper_rows, review_checkpoint,
     for row in rows.itertuples():
         changed = sum(a != b for a, b in zip(row.original_text.split(), row.perturbed_text.split()))
         assert changed == row.words_changed <= 0.4 * row.num_words + 1
-        attackable = sum(w not in STOPWORDS[protocol] for w in row.original_text.split())
+        attackable = sum(w.lower() not in STOPWORDS[protocol] for w in row.original_text.split())
         assert row.num_queries > 1 + attackable  # initial query, [UNK] leave-one-out per word, candidates
 
 
@@ -123,7 +109,7 @@ def test_vda_paper_charges_queries_up_to_the_first_flip(textattack_run, paper_ro
     assert (same_path["num_queries_paper"] <= same_path["num_queries_ta"]).all()
 
 
-def test_a_worker_refuses_a_shard_planned_with_another_lexicon(worker, review_checkpoint, tmp_path):
+def test_a_worker_refuses_a_shard_planned_with_another_lexicon(worker, review_checkpoint, tmp_path, plan_shard):
     import dataclasses
 
     from attack_workers.worker import LexiconMismatchError

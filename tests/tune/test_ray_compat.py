@@ -1,7 +1,8 @@
-"""The private Ray internals behind ``tune.ray_compat`` still work on the installed Ray (no Ray started).
+"""The private Ray Tune internals behind ``tune.ray_compat`` still work on the installed Ray (no Ray started).
 
 When one of these fails after a Ray upgrade, the error names the moved internal: port
-tune/ray_compat.py or keep Ray within pyproject's bounds.
+tune/ray_compat.py or keep Ray within pyproject's bounds. Ray core's internals are tested in
+tests/attack_workers/test_ray_compat.py.
 """
 
 from __future__ import annotations
@@ -10,15 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tune.ray_compat import RayCompatError, open_optuna_trial, read_ray_address
-
-
-def test_read_ray_address_finds_the_cluster_ray_start_left(tmp_path, monkeypatch):
-    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
-    assert read_ray_address() is None
-    (tmp_path / "ray" / "ray_current_cluster").parent.mkdir()
-    (tmp_path / "ray" / "ray_current_cluster").write_text("10.0.0.5:6379\n")  # what `ray start --head` writes
-    assert read_ray_address() == "10.0.0.5:6379"
+from attack_workers.ray_compat import RayCompatError
+from tune.ray_compat import open_optuna_trial
 
 
 def test_optuna_trials_are_told_through_the_searchers_internals():
@@ -38,5 +32,6 @@ def test_optuna_trials_are_told_through_the_searchers_internals():
 
 
 def test_a_moved_internal_fails_naming_it():
-    with pytest.raises(RayCompatError, match=r"no longer has OptunaSearch\._completed_trials.*tested with ray 2\.60"):
+    moved = r"no longer has OptunaSearch\._completed_trials.*tested with ray 2\.60.*port tune/ray_compat\.py"
+    with pytest.raises(RayCompatError, match=moved):
         open_optuna_trial(SimpleNamespace(), "t1")

@@ -60,9 +60,46 @@ def test_unmasked_top5_for_good_has_good_and_a_synonym(mlm_dir: Path) -> None:
     assert "good" in words and words & SYNONYMS_OF_GOOD, words
 
 
-def test_missing_head_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(assets, "MLM_HEAD_FILE", tmp_path / "absent.safetensors")
-    with pytest.raises(assets.MissingAssetError, match="train_mlm_head.py"):
+def test_the_shipped_mlm_predicts_a_masked_word_from_its_context(mlm_dir: Path) -> None:
+    """What the head on the frozen encoder could not do: the masked noun comes from the sentence."""
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    tokenizer = AutoTokenizer.from_pretrained(str(mlm_dir))
+    model = BertForMaskedLM.from_pretrained(str(mlm_dir)).eval()
+    batch = tokenizer("the director has made a [MASK] that is funny and moving .", return_tensors="pt")
+    position = batch["input_ids"][0].tolist().index(tokenizer.mask_token_id)
+    with torch.inference_mode():
+        top10 = set(tokenizer.convert_ids_to_tokens(model(**batch).logits[0, position].topk(10).indices.tolist()))
+    assert top10 & {"film", "movie", "comedy"}, top10
+
+
+def test_the_asset_holds_fine_tuned_layers_over_the_wheels_embeddings(mlm_dir: Path) -> None:
+    """Only layers and head ship; the embeddings VDA mixes are the wheel's, bit for bit."""
+    import hashlib
+    import json
+
+    from safetensors.torch import load_file
+
+    shipped = load_file(str(assets.MLM_ASSET_FILE))
+    assert shipped and all(k.startswith(assets.MLM_SHIPPED_PREFIXES) for k in shipped)
+    wheel = load_file(str(assets.default_backbone_path() / "model.safetensors"))
+    joined = load_file(str(mlm_dir / "model.safetensors"))
+    name = "embeddings.word_embeddings.weight"
+    assert torch.equal(joined[f"bert.{name}"], wheel[name])
+    layer = "encoder.layer.0.attention.self.query.weight"
+    assert not torch.allclose(joined[f"bert.{layer}"], wheel[layer].float())
+    info = json.loads(assets.MLM_ASSET_INFO.read_text())
+    assert info["asset_sha256"] == hashlib.sha256(assets.MLM_ASSET_FILE.read_bytes()).hexdigest()
+
+
+def test_the_head_only_baseline_is_still_materialised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VDA_CACHE_DIR", str(tmp_path))
+    assert assets.head_only_mlm_path().name.startswith("head-only-")
+
+
+def test_missing_asset_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(assets, "MLM_ASSET_FILE", tmp_path / "absent.safetensors")
+    with pytest.raises(assets.MissingAssetError, match="train_mlm.py"):
         assets.default_mlm_path()
 
 
