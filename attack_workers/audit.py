@@ -67,14 +67,14 @@ class Auditor:
                  tagger: Any) -> None:
         from attack_workers.relations import antonyms_of
         from attack_workers.resources import load_valence
-        from attack_workers.stopwords import BERT_ATTACK_FILTER, NLTK_ENGLISH
+        from attack_workers.stopwords import ALL_STOPWORDS
 
         self._cosine = cosine
         self._is_known_word = is_known_word
         self._tagger = tagger
         self._antonyms_of = antonyms_of
         self._valence = load_valence()
-        self._stopwords = frozenset(BERT_ATTACK_FILTER) | frozenset(NLTK_ENGLISH)
+        self._stopwords = ALL_STOPWORDS
 
     def polarity_flip(self, old: str, new: str) -> bool:
         a, b = self._valence.get(old.lower(), 0.0), self._valence.get(new.lower(), 0.0)
@@ -109,14 +109,9 @@ class Auditor:
             "audit_inflection_change": inflection_change,
             "audit_stopword_swap": any(w.lower() in self._stopwords for pair in pairs for w in pair),
         }
-        return {
-            "substitutions": json.dumps(pairs),
-            **{k: flags[k] for k in ("audit_antonym", "audit_polarity_flip", "audit_nonword")},
-            "audit_min_cos": min(known) if known else math.nan,
-            "audit_unknown_pairs": len(cosines) - len(known),
-            **{k: flags[k] for k in FLAG_COLUMNS[3:]},
-            "audit_flagged": any(flags.values()),
-        }
+        values = {**flags, "substitutions": json.dumps(pairs), "audit_min_cos": min(known) if known else math.nan,
+                  "audit_unknown_pairs": len(cosines) - len(known), "audit_flagged": any(flags.values())}
+        return {column: values[column] for column in AUDIT_COLUMNS}  # the store's column order
 
 
 def audit_summary(rows: Any) -> dict[str, float]:

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from attack_workers.metrics import textattack_metrics, vda_paper_metrics
-from attack_workers.stopwords import BERT_ATTACK_FILTER, NLTK_ENGLISH
+from attack_workers.stopwords import ALL_STOPWORDS, BERT_ATTACK_FILTER, NLTK_ENGLISH
 
 WORD_SIMILARITY_THRESHOLD = 0.7
 STRICT_WORD_SIMILARITY = 0.85  # calibrated: docs/results/calibration.md
@@ -170,9 +170,8 @@ def build_strict(wrapper: Any, backbones: Backbones, params: AttackParams, colum
     def reinflected(text: Any, index: int, candidate: str) -> str | None:
         return reinflect(candidate, text.words[index], tagger.tag_at(text.words, index))
 
-    stopwords = tuple(sorted(set(BERT_ATTACK_FILTER) | set(NLTK_ENGLISH)))
-    transformation, constraints = _common_parts(backbones, params, stopwords, rewrite=reinflected)
-    rules = StrictRules(backbones.lexicon.cosine, frozenset(stopwords), threshold=params.strict_word_similarity_threshold,
+    transformation, constraints = _common_parts(backbones, params, tuple(sorted(ALL_STOPWORDS)), rewrite=reinflected)
+    rules = StrictRules(backbones.lexicon.cosine, ALL_STOPWORDS, threshold=params.strict_word_similarity_threshold,
                         floor=params.word_similarity_threshold)
     constraints.append(StrictWordSwap(rules, tagger))
     constraints.append(MaskedLMFluency(backbones.mlm, backbones.mlm_tokenizer, params.strict_max_log_prob_drop))

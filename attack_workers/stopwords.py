@@ -8,6 +8,9 @@ so it changes every metric):
   ``$NLTK_DATA/corpora/stopwords/english`` because ``import textattack`` reads it.
 - ``BERT_ATTACK_FILTER``: the ``filter_words`` list of the original BERT-Attack script (the same
   list as TextFooler's), which the VDA authors' evaluation script uses.
+
+``ALL_STOPWORDS`` is their union: the ``strict`` protocol swaps none of them, and the audit flags a
+swap of any of them, whichever list the attack used.
 """
 
 from __future__ import annotations
@@ -58,3 +61,5 @@ BERT_ATTACK_FILTER: tuple[str, ...] = (
     "within", "without", "won", "won't", "would", "wouldn", "wouldn't", "y", "yet", "you", "you'd",
     "you'll", "you're", "you've", "your", "yours", "yourself", "yourselves",
 )
+
+ALL_STOPWORDS: frozenset[str] = frozenset(NLTK_ENGLISH) | frozenset(BERT_ATTACK_FILTER)

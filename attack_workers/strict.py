@@ -191,29 +191,35 @@ class MaskedLMFluency(_WordSwapConstraint):
         self.tokenizer = tokenizer
         self.max_drop = max_drop
 
-    def _log_prob(self, words: list[str], index: int, word: str) -> float:
-        """log P(word at ``index`` | the other words), its sub-tokens masked together."""
+    def _log_probs(self, words: list[str], index: int, candidates: tuple[str, ...]) -> list[float]:
+        """log P(word at ``index`` | the other words) for each of ``candidates``, which have one sub-token
+        count: one masked-LM pass scores them all."""
         import torch
 
-        pieces = self.tokenizer.tokenize(word)
-        masked = [*words[:index], " ".join([self.tokenizer.mask_token] * len(pieces)), *words[index + 1:]]
+        pieces = [self.tokenizer.tokenize(word) for word in candidates]
+        masked = [*words[:index], " ".join([self.tokenizer.mask_token] * len(pieces[0])), *words[index + 1:]]
         batch = self.tokenizer(" ".join(masked), return_tensors="pt", truncation=True).to(self.masked_lm.device)
-        ids = batch["input_ids"][0].tolist()
-        positions = [i for i, t in enumerate(ids) if t == self.tokenizer.mask_token_id]
-        if len(positions) != len(pieces):  # truncated away: nothing to judge
-            return 0.0
+        positions = [i for i, t in enumerate(batch["input_ids"][0].tolist()) if t == self.tokenizer.mask_token_id]
+        if len(positions) != len(pieces[0]):  # truncated away: nothing to judge
+            return [0.0] * len(candidates)
         with torch.inference_mode():
             log_probs = self.masked_lm(**batch).logits[0, positions].float().log_softmax(-1)
-        targets = torch.tensor(self.tokenizer.convert_tokens_to_ids(pieces), device=log_probs.device)
-        return float(log_probs.gather(1, targets[:, None]).sum())
+        rows = torch.arange(len(positions), device=log_probs.device)
+        return [float(log_probs[rows, torch.tensor(self.tokenizer.convert_tokens_to_ids(p), device=log_probs.device)].sum())
+                for p in pieces]
+
+    def _drop(self, words: list[str], index: int, old: str, new: str) -> float:
+        """How many nats less likely ``new`` is than ``old`` at ``index`` (sub-tokens masked together)."""
+        if len(self.tokenizer.tokenize(old)) == len(self.tokenizer.tokenize(new)):
+            old_lp, new_lp = self._log_probs(words, index, (old, new))
+        else:
+            (old_lp,), (new_lp,) = self._log_probs(words, index, (old,)), self._log_probs(words, index, (new,))
+        return old_lp - new_lp
 
     def _check_constraint(self, transformed_text: Any, reference_text: Any) -> bool:
         words = transformed_text.words
-        for index in transformed_text.attack_attrs.get("newly_modified_indices", set()):
-            old, new = reference_text.words[index].lower(), words[index].lower()
-            if self._log_prob(words, index, new) < self._log_prob(words, index, old) - self.max_drop:
-                return False
-        return True
+        return all(self._drop(words, index, reference_text.words[index].lower(), words[index].lower()) <= self.max_drop
+                   for index in transformed_text.attack_attrs.get("newly_modified_indices", set()))
 
     def extra_repr_keys(self) -> list[str]:
         return ["max_drop"]

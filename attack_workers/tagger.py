@@ -67,4 +67,4 @@ def coarse(tag: str) -> str:
     vs "entertained" VBN); different classes are a change of part of speech ("poetry" N vs "poetic" J).
     Proper nouns count as nouns, so "NNP" vs "NN" is an inflection-level difference.
     """
-    return tag[:1] if tag[:1] in "NVJR" and tag[:2] not in ("RP",) else tag
+    return tag[:1] if tag[:1] in ("N", "V", "J", "R") and tag != "RP" else tag  # RP: a particle
