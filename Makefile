@@ -13,7 +13,7 @@ OFFLINE := $(if $(wildcard ../shared/bin/offline),../shared/bin/offline,unshare 
 # without apt-get or root, setup says so and that test skips.
 setup: $(STAMP)
 	$(PY) -m vda.assets fetch-data
-	$(PY) -m attack_workers.resources fetch
+	$(PY) -m attack_workers.lexicon.resources fetch
 	$(PY) -m attack_workers.lexicon build
 	@if command -v chromium >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \

@@ -6,12 +6,12 @@
 Python API: ``evaluate(checkpoints, EvalConfig(store=...))``; ``load_summary(store)`` and
 ``load_examples(store)`` return pandas DataFrames. Protocols (how the attack is built and its
 metrics counted) are in ``PROTOCOLS``. Importing this package loads neither TextAttack nor Ray;
-the workers do (``attack_workers.offline`` provisions TextAttack for offline use).
+the workers do (``attack_workers.attack.offline`` provisions TextAttack for offline use).
 """
 
-from attack_workers.evaluation import EvalConfig, EvalReport, evaluate
-from attack_workers.protocols import PROTOCOLS, AttackParams
-from attack_workers.store import ResultStore, load_examples, load_summary
+from attack_workers.runtime.evaluation import EvalConfig, EvalReport, evaluate
+from attack_workers.attack.protocols import PROTOCOLS, AttackParams
+from attack_workers.results.store import ResultStore, load_examples, load_summary
 
 __all__ = ["PROTOCOLS", "AttackParams", "EvalConfig", "EvalReport", "ResultStore", "evaluate", "load_examples",
            "load_summary"]

@@ -24,12 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-from attack_workers.attack_version import attack_code_identity
-from attack_workers.audit import LABEL_RISK_COLUMNS
-from attack_workers.evaluation import EvalConfig, evaluate
-from attack_workers.protocols import AttackParams
-from attack_workers.store import ResultStore, digest
-from attack_workers.worker import WorkerConfig
+from attack_workers.attack.attack_version import attack_code_identity
+from attack_workers.lexicon.audit import LABEL_RISK_COLUMNS
+from attack_workers.runtime.evaluation import EvalConfig, evaluate
+from attack_workers.attack.protocols import AttackParams
+from attack_workers.results.store import ResultStore, digest
+from attack_workers.runtime.worker import WorkerConfig
 from vda.assets import staged
 from vda.checkpoint import checkpoint_hash, load_manifest
 
@@ -40,7 +40,7 @@ INFO_FILE = "ada.json"
 
 def ada_key(checkpoint: str | Path, config: EvalConfig, worker: WorkerConfig) -> str:
     """Checkpoint content + attack settings + models: what makes two adversarial sets the same."""
-    from attack_workers.lexicon import LexiconSpec, load_lexicon
+    from attack_workers.lexicon.vectors import LexiconSpec, load_lexicon
 
     settings = {"protocol": config.protocol, "params": dataclasses.asdict(config.params), "split": config.split,
                 "num_examples": config.num_examples, "seed": config.seed, "dataset": config.dataset,

@@ -21,9 +21,9 @@ import math
 import sys
 from pathlib import Path
 
-from attack_workers.checkpoints import EvaluationError
-from attack_workers.protocols import PROTOCOLS, AttackParams, UnknownProtocolError
-from attack_workers.store import format_paper_table, load_summary
+from attack_workers.runtime.checkpoints import EvaluationError
+from attack_workers.attack.protocols import PROTOCOLS, AttackParams, UnknownProtocolError
+from attack_workers.results.store import format_paper_table, load_summary
 
 
 def _protocols_help() -> str:
@@ -94,9 +94,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from attack_workers.evaluation import EvalConfig, evaluate
-    from attack_workers.pool import PoolConfig
-    from attack_workers.worker import WorkerConfig
+    from attack_workers.runtime.evaluation import EvalConfig, evaluate
+    from attack_workers.runtime.pool import PoolConfig
+    from attack_workers.runtime.worker import WorkerConfig
 
     config = EvalConfig(store=args.store, protocol=args.protocol, split=args.split, dataset=args.dataset,
                         num_examples=args.num_examples, seed=args.seed,
@@ -129,7 +129,7 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from attack_workers.report import write_html
+    from attack_workers.results.report import write_html
 
     print(write_html(args.store, args.out or Path(args.store).parent))
     return 0

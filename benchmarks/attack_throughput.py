@@ -15,7 +15,7 @@ Part 1, on one checkpoint, the same MR dev examples and the same attack paramete
   ``WordSwapMaskedLM(method="bert-attack")`` as shipped (every input padded to 512 tokens, K^n
   sub-token products), the local sentence encoder without de-duplication (as TextAttack calls its
   USE constraint), one thread;
-- ``worker``: ``attack_workers.worker.AttackWorker`` in this process, one thread;
+- ``worker``: ``attack_workers.runtime.worker.AttackWorker`` in this process, one thread;
 - ``pool``: the Ray pool with one one-CPU actor (model loading excluded everywhere);
 - the in-process worker under the ``vda-paper`` protocol (the counter-fitted word filter on).
 
@@ -55,16 +55,16 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from attack_workers.offline import import_textattack  # noqa: E402
+from attack_workers.attack.offline import import_textattack  # noqa: E402
 
 import_textattack()
 
-from attack_workers.evaluation import EvalConfig, plan_evaluation  # noqa: E402
-from attack_workers.model_wrapper import DynamicPaddingModelWrapper  # noqa: E402
-from attack_workers.protocols import AttackParams  # noqa: E402
-from attack_workers.shards import Shard  # noqa: E402
-from attack_workers.store import ResultStore  # noqa: E402
-from attack_workers.worker import AttackWorker, WorkerConfig  # noqa: E402
+from attack_workers.runtime.evaluation import EvalConfig, plan_evaluation  # noqa: E402
+from attack_workers.attack.model_wrapper import DynamicPaddingModelWrapper  # noqa: E402
+from attack_workers.attack.protocols import AttackParams  # noqa: E402
+from attack_workers.runtime.shards import Shard  # noqa: E402
+from attack_workers.results.store import ResultStore  # noqa: E402
+from attack_workers.runtime.worker import AttackWorker, WorkerConfig  # noqa: E402
 from benchmarks.rounds import ratio_spread  # noqa: E402
 
 
@@ -117,8 +117,8 @@ class StockLoop:
         from textattack.search_methods import GreedyWordSwapWIR
         from textattack.transformations import WordSwapMaskedLM
 
-        from attack_workers.sentence_encoder import LocalSentenceEncoder, load_sentence_model
-        from attack_workers.stopwords import NLTK_ENGLISH
+        from attack_workers.attack.sentence_encoder import LocalSentenceEncoder, load_sentence_model
+        from attack_workers.lexicon.stopwords import NLTK_ENGLISH
         from vda.checkpoint import load_checkpoint
         from vda.mlm import load_mlm
 
@@ -178,7 +178,7 @@ class PoolRun:
     """The Ray pool with ``workers`` actors, every actor warmed on the checkpoint before the first timing."""
 
     def __init__(self, workers: int, warm: list[Shard], store: Path) -> None:
-        from attack_workers.pool import AttackPool, PoolConfig
+        from attack_workers.runtime.pool import AttackPool, PoolConfig
 
         self.name, self.workers = f"attack_workers Ray pool, {workers} actor(s)", workers
         self.store = ResultStore(store)
@@ -375,7 +375,7 @@ def long_inputs(checkpoint: Path, args: argparse.Namespace, tmp: Path) -> int:
     """Part 3: IMDb-length texts with the wrapper's memo vs one forward pass per query; 1 if outcomes differ."""
     import dataclasses
 
-    from attack_workers import model_wrapper
+    from attack_workers.attack import model_wrapper
 
     # MR reviews average ~17 words: ask for enough of them to fill every long text
     base = plan_shards(checkpoint, args.long_examples * args.long_words // 12, args.max_candidates, args,

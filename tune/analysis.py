@@ -5,7 +5,7 @@
 
 Writes ``summary.csv`` and ``summary.md`` (the paper's columns, best first: Pareto-optimal rows,
 then by the first objective), ``report.html`` (the table, the plots and every attacked example in
-one page: ``attack_workers.report``) and ``plots/``:
+one page: ``attack_workers.results.report``) and ``plots/``:
 
 - ``accuracy_vs_hyperparameters.png``: original and attack accuracy vs sigma, k (and lambda when
   it varies); the baseline (lambda = 0) as horizontal lines (paper Figure 3);
@@ -16,7 +16,7 @@ one page: ``attack_workers.report``) and ``plots/``:
 - ``param_importances.png``: Optuna's fANOVA importance of each varied hyperparameter per objective.
 
 Original and attack accuracies carry their 95 % Wilson interval over the attacked examples
-(``attack_workers.uncertainty``): error bars on the plots (pooled over the checkpoints that share
+(``attack_workers.results.uncertainty``): error bars on the plots (pooled over the checkpoints that share
 a setting in Figure 3), ``Att Acc low``/``Att Acc high`` in the table. Two settings whose bars
 overlap widely are not told apart by this many examples.
 """
@@ -36,7 +36,7 @@ import pandas as pd
 if __package__ in (None, ""):  # python tune/analysis.py
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from attack_workers.uncertainty import format_number, wilson_interval  # noqa: E402
+from attack_workers.results.uncertainty import format_number, wilson_interval  # noqa: E402
 from tune.config import OBJECTIVES  # noqa: E402
 
 log = logging.getLogger("tune.analysis")
@@ -48,7 +48,7 @@ FIGURE3 = ("config.vda.sigma", "config.vda.k")
 
 def load_results(store: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(one row per attacked checkpoint with its manifest, every recorded checkpoint, unresolved failures)."""
-    from attack_workers.store import ResultStore
+    from attack_workers.results.store import ResultStore
 
     store = ResultStore(store)
     if not store.root.is_dir():
@@ -117,7 +117,7 @@ def paper_table(ranked: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    """A Markdown table; floats as every results table prints them (``attack_workers.uncertainty.format_number``)."""
+    """A Markdown table; floats as every results table prints them (``attack_workers.results.uncertainty.format_number``)."""
     rows = [[format_number(v) if isinstance(v, float) else str(v) for v in row]
             for row in table.itertuples(index=False)]
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
@@ -304,7 +304,7 @@ def write_report(store: str | Path, out_dir: str | Path, objectives: Sequence[st
     """Write the table (CSV, Markdown), plots and HTML report; return the Markdown table and the written files."""
     import matplotlib
 
-    from attack_workers.report import write_html
+    from attack_workers.results.report import write_html
 
     matplotlib.use("Agg")  # files only, also on machines without a display
     summary, checkpoints, failures = load_results(store)

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from attack_workers.protocols import PROTOCOLS, AttackParams
+from attack_workers.attack.protocols import PROTOCOLS, AttackParams
 from tune.space import VARIANT_KEY, Distribution, train_config
 # vda.config's dataclass builder and checks, shared so both configs report problems alike
 from vda.config import ConfigError, apply_overrides, build_dataclass, check_one_of, describe_source, to_plain
@@ -85,7 +85,7 @@ class TrialResources:
 @dataclass(frozen=True)
 class AttackSettings:
     enabled: bool = True
-    protocol: str = "vda-paper"  # attack_workers.protocols.PROTOCOLS
+    protocol: str = "vda-paper"  # attack_workers.attack.protocols.PROTOCOLS
     num_examples: int = 100  # seeded sample of the split, the same for every checkpoint
     split: str = "dev"
     seed: int = 0  # example sampling

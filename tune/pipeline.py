@@ -3,7 +3,7 @@
 ``AttackPipeline`` sees every checkpoint a trial reports (``on_checkpoint``) and, when the trial
 ends, picks the one its objectives are measured on (``best``: the latest epoch that improved the
 selection metric; ``last``). It plans each checkpoint as it arrives, with a planner created once
-per sweep (``attack_workers.evaluation.Planner``: it loads the MLM), and queues its shards on an
+per sweep (``attack_workers.runtime.evaluation.Planner``: it loads the MLM), and queues its shards on an
 ``attack_workers.AttackPool`` held for the whole sweep. Tune's own loop drives the pool: every
 step polls it without waiting (``on_step_begin``), so Tune keeps scheduling trials while earlier
 checkpoints are attacked, and each finished shard's rows go to the results store at once. The
@@ -206,8 +206,8 @@ class AttackPipeline(tune.Callback):
 
 def _record_checkpoint(store_dir: Path, path: str) -> None:
     """Add a checkpoint's manifest (config, epoch, dev metrics) to the store, attacked or not."""
-    from attack_workers.checkpoints import CheckpointInfo, vet_checkpoint
-    from attack_workers.store import ResultStore
+    from attack_workers.runtime.checkpoints import CheckpointInfo, vet_checkpoint
+    from attack_workers.results.store import ResultStore
 
     info = vet_checkpoint(Path(path))
     if isinstance(info, CheckpointInfo):
@@ -232,9 +232,9 @@ class _Attacks:
     """
 
     def __init__(self, attack: AttackSettings, output_dir: Path, progress: bool) -> None:
-        from attack_workers.evaluation import EvalConfig
-        from attack_workers.store import ResultStore
-        from attack_workers.worker import WorkerConfig
+        from attack_workers.runtime.evaluation import EvalConfig
+        from attack_workers.results.store import ResultStore
+        from attack_workers.runtime.worker import WorkerConfig
 
         self._store = ResultStore(output_dir / "store")
         self._cache = output_dir / "checkpoints"  # local copies of checkpoints kept in remote storage
@@ -261,7 +261,7 @@ class _Attacks:
         """Collect what the pool finished within ``timeout`` seconds and give its idle workers more."""
         from ray.exceptions import RayError
 
-        from attack_workers.pool import WorkerStartError
+        from attack_workers.runtime.pool import WorkerStartError
 
         if self._pool is None:
             return
@@ -306,8 +306,8 @@ class _Attacks:
 
     def _start_planner(self) -> tuple[Any, str]:
         """(the planner, '') or (None, why it did not start): every checkpoint is then listed unattacked."""
-        from attack_workers.checkpoints import EvaluationError
-        from attack_workers.evaluation import Planner
+        from attack_workers.runtime.checkpoints import EvaluationError
+        from attack_workers.runtime.evaluation import Planner
 
         try:
             return Planner(self._eval, self._worker), ""
@@ -321,7 +321,7 @@ class _Attacks:
         """(the pool, its actors starting in the background, '') or (None, why it did not start)."""
         from ray.exceptions import RayError
 
-        from attack_workers.pool import AttackPool, PoolConfig, WorkerStartError
+        from attack_workers.runtime.pool import AttackPool, PoolConfig, WorkerStartError
 
         config = PoolConfig(num_workers=attack.workers, gpus_per_worker=attack.gpus, cpus_per_worker=attack.cpus)
         try:
@@ -353,7 +353,7 @@ class _Attacks:
 
     def _submit(self, job: _Job) -> None:
         """Expected trouble settles ``job`` unattacked here, recorded in the store; bugs propagate."""
-        from attack_workers.checkpoints import EvaluationError, find_checkpoints
+        from attack_workers.runtime.checkpoints import EvaluationError, find_checkpoints
 
         try:
             local = self._local_path(job.ref.path)

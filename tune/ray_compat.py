@@ -2,7 +2,7 @@
 
 Ray Tune has no public way to close an ``OptunaSearch`` trial after Tune has completed it (the
 sweep's objectives arrive from the attack pool, later). Ray core's internals, and how the project
-starts Ray, are in ``attack_workers/ray_compat.py`` (the attack package may not import ``tune``);
+starts Ray, are in ``attack_workers/runtime/ray_compat.py`` (the attack package may not import ``tune``);
 this module shares its ``RayCompatError`` and ``TESTED_RAY``. ``tests/tune/test_ray_compat.py``
 exercises each internal against the installed Ray, so an upgrade that moves one fails there with a
 ``RayCompatError`` naming it.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from attack_workers.ray_compat import moved
+from attack_workers.runtime.ray_compat import moved
 
 
 def open_optuna_trial(searcher: Any, trial_id: str) -> Any | None:

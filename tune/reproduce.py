@@ -26,8 +26,8 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from attack_workers.store import load_examples
-from attack_workers.uncertainty import format_interval, format_number, mean_interval, paired_differences, robust_matrix
+from attack_workers.results.store import load_examples
+from attack_workers.results.uncertainty import format_interval, format_number, mean_interval, paired_differences, robust_matrix
 from tune.analysis import load_results, to_markdown
 
 log = logging.getLogger("tune.reproduce")
@@ -178,7 +178,7 @@ def reproduction_table(summary: pd.DataFrame, examples: pd.DataFrame, dataset: s
     ``summary`` is the store's summary, ``examples`` its per-example rows (what the intervals are
     computed from). A row's seeds are one checkpoint each (``one_checkpoint_per_seed``). "Att Acc"
     is the mean over the row's seeds on the example ids all of them were attacked on, with a 95 %
-    interval over seeds and example ids (``attack_workers.uncertainty.mean_interval``) rather
+    interval over seeds and example ids (``attack_workers.results.uncertainty.mean_interval``) rather
     than Wilson on pooled counts: Wilson sees only the example sample, but a method's Att Acc also
     moves with its training seed, and an interval for the method (not for one checkpoint) has to
     include that. Under three seeds it cannot, and the cell says so ("2 seeds: example-level only,

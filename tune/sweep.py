@@ -159,7 +159,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def connect(address: str | None) -> bool:
     """Join ``address``, ``RAY_ADDRESS`` or a ``ray start`` cluster, else start a local Ray whose workers
     import this checkout (``connect_ray``); True if local."""
-    from attack_workers.ray_compat import connect_ray
+    from attack_workers.runtime.ray_compat import connect_ray
 
     pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     return connect_ray(address, local_runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})

@@ -104,7 +104,7 @@ def pair_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def worker() -> Any:
     """An in-process attack worker with the default (packaged) MLM and sentence encoder."""
-    from attack_workers.worker import AttackWorker, WorkerConfig
+    from attack_workers.runtime.worker import AttackWorker, WorkerConfig
 
     return AttackWorker(WorkerConfig(num_threads=1))
 
@@ -132,10 +132,10 @@ LOOSE_STRICT = {"strict_word_similarity_threshold": LOOSE_WORD_THRESHOLD, "stric
 
 def _plan_shard(checkpoint, store, protocol, max_candidates=8, loose_strict=False):
     """One shard of the review checkpoint's dev set; ``loose_strict`` also loosens strict's cosine and fluency."""
-    from attack_workers.evaluation import EvalConfig, plan_evaluation
-    from attack_workers.protocols import AttackParams
-    from attack_workers.store import ResultStore
-    from attack_workers.worker import WorkerConfig
+    from attack_workers.runtime.evaluation import EvalConfig, plan_evaluation
+    from attack_workers.attack.protocols import AttackParams
+    from attack_workers.results.store import ResultStore
+    from attack_workers.runtime.worker import WorkerConfig
 
     params = AttackParams(max_candidates=max_candidates, word_similarity_threshold=LOOSE_WORD_THRESHOLD,
                           **(LOOSE_STRICT if loose_strict else {}))

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import attack_workers.ada as ada
-from attack_workers.evaluation import EvalConfig
-from attack_workers.store import ResultStore
+from attack_workers.runtime.evaluation import EvalConfig
+from attack_workers.results.store import ResultStore
 
 
 def test_two_concurrent_generations_of_one_set_both_succeed_and_leave_no_temp(tmp_path, monkeypatch, make_shard):

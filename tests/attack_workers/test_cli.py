@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from attack_workers.cli import main
-from attack_workers.store import ResultStore
+from attack_workers.results.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_help_lists_the_flags_and_every_protocol_with_its_meaning():
-    from attack_workers.protocols import PROTOCOLS
+    from attack_workers.attack.protocols import PROTOCOLS
 
     out = subprocess.run([sys.executable, "-m", "attack_workers", "evaluate", "--help"], cwd=REPO,
                          capture_output=True, text=True, timeout=120)
@@ -53,7 +53,7 @@ def test_summary_prints_the_papers_columns(tmp_path, capsys, make_shard):
     assert {"attack_success_rate", "attack_acc_low", "attack_acc_high"} <= set(header)
 
 
-@pytest.mark.parametrize("module", ["attack_workers", "attack_workers.store", "attack_workers.evaluation"])
+@pytest.mark.parametrize("module", ["attack_workers", "attack_workers.results.store", "attack_workers.runtime.evaluation"])
 def test_importing_the_package_loads_neither_textattack_nor_ray(module):
     probe = f"import sys, {module}; print('textattack' in sys.modules, 'ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from attack_workers.store import EXAMPLE_COLUMNS, ResultStore
+from attack_workers.results.store import EXAMPLE_COLUMNS, ResultStore
 from tune.analysis import main, pareto_mask, rank
 
 # (run id, epoch, lambda, sigma, k, dev accuracy, statuses of the 10 attacked examples): s=succeeded, f=failed, k=skipped

@@ -3,7 +3,7 @@
 A private Ray cluster on this machine (``ray.cluster_utils.Cluster``): a head without CPUs, so the
 trial runs on a 1-CPU worker node. When the trial's first checkpoint reaches the driver that node
 is killed and another one added (what the autoscaler does). The attack pool's side of node loss
-is tests/attack_workers/test_pool_node_loss.py. Run inside the private network namespace.
+is tests/attack_workers/runtime/test_pool_node_loss.py. Run inside the private network namespace.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from attack_workers.store import ResultStore
+from attack_workers.results.store import ResultStore
 from tune.config import sweep_from_dict
 from tune.pipeline import AttackPipeline
 from tune.sweep import run_sweep

@@ -17,7 +17,7 @@ import ray
 from ray import tune
 
 import vda.mlm
-from attack_workers.store import ResultStore
+from attack_workers.results.store import ResultStore
 from tune.config import sweep_from_dict
 from tune.pipeline import AttackPipeline, _Attacks, unattacked_checkpoints
 from tune.space import train_config

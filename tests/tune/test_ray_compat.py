@@ -2,7 +2,7 @@
 
 When one of these fails after a Ray upgrade, the error names the moved internal: port
 tune/ray_compat.py or keep Ray within pyproject's bounds. Ray core's internals are tested in
-tests/attack_workers/test_ray_compat.py.
+tests/attack_workers/runtime/test_ray_compat.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from attack_workers.ray_compat import RayCompatError
+from attack_workers.runtime.ray_compat import RayCompatError
 from tune.ray_compat import open_optuna_trial
 
 

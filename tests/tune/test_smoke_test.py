@@ -80,7 +80,7 @@ def test_cli_takes_overrides_around_options_and_names_their_source(capsys):
 
 
 def test_help_lists_allowed_values_with_their_meaning(capsys):
-    from attack_workers.protocols import PROTOCOLS
+    from attack_workers.attack.protocols import PROTOCOLS
 
     with pytest.raises(SystemExit):
         main(["--help"])

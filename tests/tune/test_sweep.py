@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from attack_workers.store import ResultStore
+from attack_workers.results.store import ResultStore
 from tune.config import load_sweep, sweep_from_dict
 from tune.sweep import SweepError, run_sweep
 

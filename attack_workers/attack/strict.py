@@ -1,0 +1,225 @@
+"""The ``strict`` protocol's word rules: a substitute a reader accepts as the same sentence.
+
+Morris et al. (Findings of EMNLP 2020) asked people to judge the adversarial examples of word-swap
+attacks and found most changed the meaning or broke the grammar; the settings that agreed with the
+judges cut attack success by over 70 points. Reading this project's ``vda-paper`` successes gave
+the same picture: "a lot smarter" -> "a lots smarter", "to watch" -> "to watched",
+"poetry" -> "poetic". So ``strict`` keeps a substitute only when:
+
+1. **it keeps the original's inflection**: the candidate is re-inflected to the original word's
+   Penn tag in context ("entertained" for "entertaining" becomes "entertaining", via lemminflect's
+   tables); a candidate with no form of the original's word class ("poetic" for the noun "poetry")
+   is dropped (``reinflect``, applied by the transformation so the re-inflected word keeps the
+   candidate's rank);
+2. **it keeps the part of speech in context**: the tagger gives the new word the original's tag in
+   the new sentence (``StrictWordSwap`` constraint, the last and most expensive check);
+3. **it means the same**: both words have vectors and pass ``vda-paper``'s word filter (cosine >=
+   ``AttackParams.word_similarity_threshold``: the filter's hole, a pair without vectors, is
+   closed), the pair is never a WordNet antonym, and it is a WordNet synonym or similar-to lemma
+   of the original (the first ``MAX_SENSE_RANK`` senses) or its counter-fitted cosine is at least
+   ``AttackParams.strict_word_similarity_threshold`` (calibrated in docs/results/calibration.md);
+4. **no stop word is swapped**, in any case and in either direction ("A" -> "as", "has" -> "having");
+5. **it reads as idiomatic English in its sentence**: with the position masked, the masked LM
+   finds the substitute at most ``AttackParams.strict_max_log_prob_drop`` nats less likely than
+   the original (``MaskedLMFluency``): "special effects" -> "special results" is refused.
+
+Every protocol also refuses numbers, negations and un-/in- forms (``transformation._allowed_swap``),
+sub-token non-words (``relations.is_english_word``) and capitalised stop words
+(``constraints.CaseInsensitiveStopwordModification``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from attack_workers.attack.offline import import_textattack
+from attack_workers.lexicon.tagger import Tagger, coarse
+
+import_textattack()
+from textattack.constraints import Constraint  # noqa: E402
+
+_UPOS_OF_CLASS = {"N": "NOUN", "V": "VERB", "J": "ADJ", "R": "ADV"}
+_WORDNET_POS = {"N": ("n",), "V": ("v",), "J": ("a", "s"), "R": ("r",)}
+
+
+def _match_case(word: str, like: str) -> str:
+    """``word`` capitalised as ``like`` is ("Great" for "Good"), so a swap never changes only the case."""
+    if like.isupper() and len(like) > 1:
+        return word.upper()
+    return word[:1].upper() + word[1:] if like[:1].isupper() else word
+
+
+def reinflect(candidate: str, original: str, original_tag: str) -> str | None:
+    """``candidate`` in the original's inflection (Penn ``original_tag``), or None when it has no such form.
+
+    Only content words are re-inflected (nouns, verbs, adjectives, adverbs); other tags keep the
+    candidate as it is and leave the decision to the tag-in-context check.
+    """
+    import lemminflect
+
+    word_class = coarse(original_tag)
+    upos = _UPOS_OF_CLASS.get(word_class)
+    if upos is None:
+        return candidate
+    lemmas = lemminflect.getAllLemmas(candidate.lower(), upos=upos).get(upos, ())
+    if not lemmas:
+        return None
+    if original_tag in ("NNP", "NNPS"):  # lemminflect inflects common nouns; a name keeps the plain noun tags
+        original_tag = "NNS" if original_tag == "NNPS" else "NN"
+    forms = lemminflect.getInflection(lemmas[0], tag=original_tag)
+    return _match_case(forms[0], original) if forms else None
+
+
+def lemmas_of(word: str, word_class: str) -> set[str]:
+    """The word and its dictionary lemmas in ``word_class`` (no morphological guessing)."""
+    import lemminflect
+
+    upos = _UPOS_OF_CLASS.get(word_class)
+    found = {word.lower()}
+    if upos:
+        found.update(lemminflect.getAllLemmas(word.lower(), upos=upos).get(upos, ()))
+    return found
+
+
+@lru_cache(maxsize=None)
+def wordnet_equivalents(lemma: str, word_class: str) -> frozenset[str]:
+    """Single-word lemmas sharing one of ``lemma``'s first senses in ``word_class``, or similar-to them."""
+    from attack_workers.lexicon.relations import MAX_SENSE_RANK, single_word
+    from attack_workers.lexicon.resources import load_wordnet
+
+    wn = load_wordnet()
+    found: set[str] = set()
+    for pos in _WORDNET_POS.get(word_class, ()):
+        for synset in wn.synsets(lemma, pos=pos)[:MAX_SENSE_RANK]:
+            for related in (synset, *synset.similar_tos()):
+                found.update(w for w in map(single_word, related.lemma_names()) if w)
+    found.discard(lemma)
+    return frozenset(found)
+
+
+class StrictRules:
+    """The meaning and stop-word rules of ``strict`` for one (original, substitute) pair."""
+
+    def __init__(self, cosine: Any, stopwords: frozenset[str], threshold: float, floor: float) -> None:
+        self._cosine = cosine
+        self._stopwords = stopwords
+        self.threshold = threshold
+        self.floor = floor
+
+    def same_meaning(self, original: str, substitute: str, tag: str) -> bool:
+        """Both words have vectors that pass ``vda-paper``'s filter (``floor``), the pair is no WordNet
+        antonym, and it is a WordNet synonym or its cosine reaches the strict ``threshold``.
+
+        WordNet alone is too loose out of context ("simply" and "only" share a sense, as do
+        "awful" and "bad" through similar-to), and vectors alone put co-hyponyms close ("two" and
+        "three", "film" and "filmmaking"); a pair must satisfy the vectors at the floor either way.
+        """
+        from attack_workers.lexicon.relations import antonyms_of
+
+        cosine = self._cosine(original.lower(), substitute.lower())
+        if cosine is None or cosine < self.floor:
+            return False
+        word_class = coarse(tag)
+        old, new = lemmas_of(original, word_class), lemmas_of(substitute, word_class)
+        if any(n in antonyms_of(o) for o in old for n in new):
+            return False
+        if cosine >= self.threshold:
+            return True
+        return any(n in wordnet_equivalents(o, word_class) for o in old for n in new)
+
+    def is_stopword(self, word: str) -> bool:
+        return word.lower() in self._stopwords
+
+
+class _WordSwapConstraint(Constraint):
+    """A constraint on single-word swaps, judged against the text the swap was made in."""
+
+    def __init__(self) -> None:
+        super().__init__(compare_against_original=False)
+
+    def check_compatibility(self, transformation: Any) -> bool:
+        from textattack.shared.validators import transformation_consists_of_word_swaps
+
+        return transformation_consists_of_word_swaps(transformation)
+
+
+class StrictWordSwap(_WordSwapConstraint):
+    """TextAttack constraint: stop words, meaning and the tag in context, cheapest first."""
+
+    def __init__(self, rules: StrictRules, tagger: Tagger) -> None:
+        super().__init__()
+        self.rules = rules
+        self.tagger = tagger
+
+    def _check_constraint(self, transformed_text: Any, reference_text: Any) -> bool:
+        indices = transformed_text.attack_attrs.get("newly_modified_indices", set())
+        for index in indices:
+            old, new = reference_text.words[index], transformed_text.words[index]
+            if self.rules.is_stopword(old) or self.rules.is_stopword(new):
+                return False
+            tag = self.tagger.tag_at(reference_text.words, index)
+            if not self.rules.same_meaning(old, new, tag):
+                return False
+            if self.tagger.tag_at(transformed_text.words, index) != tag:
+                return False
+        return True
+
+    def extra_repr_keys(self) -> list[str]:
+        return ["threshold"]
+
+    @property
+    def threshold(self) -> float:
+        return self.rules.threshold
+
+
+class MaskedLMFluency(_WordSwapConstraint):
+    """TextAttack constraint: in the new sentence, the substitute is about as likely as the original.
+
+    Word rules judge a pair out of context, and reading ``strict``'s successes without this check
+    found most of them unidiomatic although every word was a synonym with the right tag: "special
+    effects" -> "special results", "concerned with" -> "worried with", "a breath of fresh air"
+    for "its head up" -> "its brain up". The masked LM knows collocations: with the word's
+    position masked (as many [MASK] as it has sub-tokens), the substitute's log-probability may
+    be at most ``max_drop`` nats below the original's. TextAttack's own language-model constraints
+    (GPT-2, Google's LM) work the same way with ``max_log_prob_diff``; this one needs no download.
+    """
+
+    def __init__(self, masked_lm: Any, tokenizer: Any, max_drop: float) -> None:
+        super().__init__()
+        self.masked_lm = masked_lm
+        self.tokenizer = tokenizer
+        self.max_drop = max_drop
+
+    def _log_probs(self, words: list[str], index: int, candidates: tuple[str, ...]) -> list[float]:
+        """log P(word at ``index`` | the other words) for each of ``candidates``, which have one sub-token
+        count: one masked-LM pass scores them all."""
+        import torch
+
+        pieces = [self.tokenizer.tokenize(word) for word in candidates]
+        masked = [*words[:index], " ".join([self.tokenizer.mask_token] * len(pieces[0])), *words[index + 1:]]
+        batch = self.tokenizer(" ".join(masked), return_tensors="pt", truncation=True).to(self.masked_lm.device)
+        positions = [i for i, t in enumerate(batch["input_ids"][0].tolist()) if t == self.tokenizer.mask_token_id]
+        if len(positions) != len(pieces[0]):  # truncated away: nothing to judge
+            return [0.0] * len(candidates)
+        with torch.inference_mode():
+            log_probs = self.masked_lm(**batch).logits[0, positions].float().log_softmax(-1)
+        rows = torch.arange(len(positions), device=log_probs.device)
+        return [float(log_probs[rows, torch.tensor(self.tokenizer.convert_tokens_to_ids(p), device=log_probs.device)].sum())
+                for p in pieces]
+
+    def _drop(self, words: list[str], index: int, old: str, new: str) -> float:
+        """How many nats less likely ``new`` is than ``old`` at ``index`` (sub-tokens masked together)."""
+        if len(self.tokenizer.tokenize(old)) == len(self.tokenizer.tokenize(new)):
+            old_lp, new_lp = self._log_probs(words, index, (old, new))
+        else:
+            (old_lp,), (new_lp,) = self._log_probs(words, index, (old,)), self._log_probs(words, index, (new,))
+        return old_lp - new_lp
+
+    def _check_constraint(self, transformed_text: Any, reference_text: Any) -> bool:
+        words = transformed_text.words
+        return all(self._drop(words, index, reference_text.words[index].lower(), words[index].lower()) <= self.max_drop
+                   for index in transformed_text.attack_attrs.get("newly_modified_indices", set()))
+
+    def extra_repr_keys(self) -> list[str]:
+        return ["max_drop"]

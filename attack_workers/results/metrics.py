@@ -1,0 +1,103 @@
+"""Robustness metrics from per-example rows, under each protocol's definitions.
+
+Input: the rows of one (checkpoint, protocol, attack parameters) group, with the columns of
+``attack_workers.results.store.EXAMPLE_COLUMNS``. ``status`` is ``succeeded`` (the prediction was
+flipped), ``failed`` (originally correct, survived the attack) or ``skipped`` (originally wrong,
+not attacked). ``num_queries`` is the victim-model query count of the attack, the initial
+prediction included. Accuracies are fractions (the paper prints 0.868); percentages are 0-100.
+
+``textattack``: exactly ``textattack.metrics`` (0.3.11) on the same results.
+    clean_acc            (n - skipped) / n
+    attack_acc           failed / n
+    attack_success_rate  succeeded / (succeeded + failed)
+    avg_queries          mean num_queries over succeeded + failed (initial query included)
+    perturbed_pct        mean over *succeeded* of 100 * words_changed / num_words
+    avg_words            mean num_words over all n (TextAttack's word split, all text columns)
+
+``vda-paper``: the VDA authors' BERT-Attack script (bert_robust.py), paper section 5.1.3. Its
+search stops at the first flipping candidate and its ``num_queries`` charges candidates only up to
+that one (``attack_workers.attack.search``), as the script's one-by-one loop does.
+    clean_acc            (n - skipped) / n
+    attack_acc           failed / n                      ("robust examples / all examples")
+    attack_success_rate  succeeded / (succeeded + failed)
+    avg_queries          mean (num_queries - 1) over succeeded + failed (initial query not counted)
+    perturbed_pct        mean over succeeded + failed of 100 * words_changed / num_whitespace_words
+    avg_words            mean num_whitespace_words over all n (the script splits on spaces; for
+                         sentence pairs both sentences count, although only the second is attacked)
+
+A ratio with an empty denominator (e.g. no successful attack) is NaN.
+
+Both protocols add the 95 % Wilson interval over the n examples (``attack_workers.results.uncertainty``)
+of the two accuracies: ``clean_acc_low``/``clean_acc_high`` and ``attack_acc_low``/``attack_acc_high``.
+At n = 1000 and Att Acc 0.2 it is still about ±0.025, the size of many of the paper's gaps.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from attack_workers.results.uncertainty import wilson_interval
+
+STATUSES = ("succeeded", "failed", "skipped")
+METRIC_COLUMNS = ("num_examples", "clean_acc", "clean_acc_low", "clean_acc_high", "attack_acc", "attack_acc_low",
+                  "attack_acc_high", "attack_success_rate", "avg_queries", "perturbed_pct", "avg_words",
+                  "num_succeeded", "num_failed", "num_skipped", "seconds")
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else math.nan
+
+
+def _mean(values: pd.Series) -> float:
+    return float(values.mean()) if len(values) else math.nan
+
+
+def _counts(rows: pd.DataFrame) -> dict[str, float]:
+    unknown = set(rows["status"]) - set(STATUSES)
+    if unknown:
+        raise ValueError(f"rows have unknown status values {sorted(unknown)}; expected {STATUSES}")
+    n = len(rows)
+    succeeded = int((rows["status"] == "succeeded").sum())
+    failed = int((rows["status"] == "failed").sum())
+    skipped = int((rows["status"] == "skipped").sum())
+    clean_low, clean_high = wilson_interval(n - skipped, n)
+    attack_low, attack_high = wilson_interval(failed, n)
+    return {
+        "num_examples": n,
+        "clean_acc": _ratio(n - skipped, n),
+        "clean_acc_low": clean_low,
+        "clean_acc_high": clean_high,
+        "attack_acc": _ratio(failed, n),
+        "attack_acc_low": attack_low,
+        "attack_acc_high": attack_high,
+        "attack_success_rate": _ratio(succeeded, succeeded + failed),
+        "num_succeeded": succeeded,
+        "num_failed": failed,
+        "num_skipped": skipped,
+        "seconds": float(rows["seconds"].sum()),
+    }
+
+
+def textattack_metrics(rows: pd.DataFrame) -> dict[str, float]:
+    """TextAttack's definitions (``AttackSuccessRate``, ``AttackQueries``, ``WordsPerturbed``)."""
+    attacked = rows[rows["status"] != "skipped"]
+    succeeded = rows[rows["status"] == "succeeded"]
+    return {
+        **_counts(rows),
+        "avg_queries": _mean(attacked["num_queries"]),
+        "perturbed_pct": _mean(100.0 * succeeded["words_changed"] / succeeded["num_words"]),
+        "avg_words": _mean(rows["num_words"]),
+    }
+
+
+def vda_paper_metrics(rows: pd.DataFrame) -> dict[str, float]:
+    """The VDA authors' definitions: averages over every originally-correct example."""
+    attacked = rows[rows["status"] != "skipped"]
+    return {
+        **_counts(rows),
+        "avg_queries": _mean(attacked["num_queries"] - 1),
+        "perturbed_pct": _mean(100.0 * attacked["words_changed"] / attacked["num_whitespace_words"]),
+        "avg_words": _mean(rows["num_whitespace_words"]),
+    }
