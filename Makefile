@@ -7,7 +7,7 @@ STAMP := .venv/.installed
 # Prefer the shared helper; otherwise do the same thing inline (needs root, as on these machines).
 OFFLINE := $(if $(wildcard ../shared/bin/offline),../shared/bin/offline,unshare -n -- sh -c 'ip link set lo up && exec "$$@"' offline)
 
-.PHONY: setup test run
+.PHONY: setup test run cluster-check cluster-check-fault
 
 # Chromium (Debian's package) lets the report's test open the HTML page as a reader would; optional:
 # without apt-get or root, setup says so and that test skips.
@@ -34,3 +34,13 @@ test: setup
 
 run: setup
 	$(OFFLINE) $(PY) tune/sweep.py
+
+# The used-by cluster path on this machine: `ray start` a head and a worker node (cluster.yaml's start
+# commands), run a tiny sweep on them, check where trials and attacks ran and that the store is complete,
+# stop both nodes by pid (scripts/cluster_check.py; docs/cluster.md). One private network namespace for
+# the whole run. cluster-check-fault kills the worker node's raylet mid-sweep.
+cluster-check: setup
+	$(OFFLINE) $(PY) scripts/cluster_check.py
+
+cluster-check-fault: setup
+	$(OFFLINE) $(PY) scripts/cluster_check.py --fault

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from attack_workers.runtime.checkpoints import EvaluationError
 from attack_workers.attack.protocols import PROTOCOLS, AttackParams, UnknownProtocolError
+from attack_workers.attack.recipes import ATTACKS, DEFAULT_ATTACK, parse_attacks
 from attack_workers.results.store import format_paper_table, load_summary
 
 
@@ -54,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
                          "(e.g. a sweep's experiment dir)")
     ev.add_argument("--store", required=True, help="results store directory (created if missing)")
     ev.add_argument("--protocol", default="vda-paper", help=f"one of: {', '.join(PROTOCOLS)} (default: vda-paper)")
+    ev.add_argument("--attacks", default=DEFAULT_ATTACK,
+                    help=f"comma-separated attack recipes, each under the protocol's rules: {', '.join(ATTACKS)} "
+                         f"(default: {DEFAULT_ATTACK}); two or more add 'union' rows (robust only if every attack "
+                         "failed)")
+    ev.add_argument("--union-only", action="store_true",
+                    help="only the union is wanted: an example one attack broke is not attacked by the later "
+                         "ones (faster; per-attack numbers are then incomplete, and keyed apart)")
     ev.add_argument("--split", default="dev", choices=["train", "dev", "test"], help="split to attack (default: dev)")
     ev.add_argument("--dataset", help="attack this dataset instead of the one in each manifest (same labels required)")
     ev.add_argument("--num-examples", type=int,
@@ -83,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
                                          "Q Num, Perturb; Flagged when audited) from a store")
     sm.add_argument("--store", required=True)
     sm.add_argument("--protocol", help="only this protocol")
+    sm.add_argument("--attack", help="only this attack (bert-attack, textfooler, pwws, or union)")
     sm.add_argument("--columns", default="", help="extra summary columns, comma-separated (e.g. config.vda.sigma)")
     sm.add_argument("--csv", action="store_true", help="print every summary column as CSV instead")
 
@@ -99,7 +108,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from attack_workers.runtime.worker import WorkerConfig
 
     config = EvalConfig(store=args.store, protocol=args.protocol, split=args.split, dataset=args.dataset,
-                        num_examples=args.num_examples, seed=args.seed,
+                        num_examples=args.num_examples, seed=args.seed, attacks=parse_attacks(args.attacks),
+                        skip_broken=args.union_only,
                         params=AttackParams(max_candidates=args.max_candidates,
                                             word_similarity_threshold=args.word_threshold), shard_size=args.shard_size)
     worker = WorkerConfig(mlm=args.mlm, encoder=args.encoder, model_batch_size=args.batch_size)
@@ -107,7 +117,9 @@ def _evaluate(args: argparse.Namespace) -> int:
                       cpus_per_worker=args.cpus_per_worker, max_retries=args.max_retries)
     report = evaluate(args.checkpoints, config, worker, pool, address=args.address, progress=not args.no_progress)
     plan = report.plan
-    print(f"{len(plan.targets)} checkpoint(s), {plan.examples_total} example(s): {plan.examples_already_done} "
+    checkpoints = len({t.checkpoint_hash for t in plan.targets})
+    print(f"{checkpoints} checkpoint(s) x {len(config.attacks)} attack(s), {plan.examples_total} attacked "
+          f"example(s): {plan.examples_already_done} "
           f"already in {args.store}, {report.examples_attacked} attacked now in {report.seconds:.0f}s")
     print(format_paper_table(report.summary))
     for problem in plan.problems:
@@ -121,6 +133,8 @@ def _summary(args: argparse.Namespace) -> int:
     summary = load_summary(args.store)
     if args.protocol and len(summary):
         summary = summary[summary["protocol"] == args.protocol]
+    if args.attack and len(summary):
+        summary = summary[summary["attack"] == args.attack]
     if args.csv:
         summary.to_csv(sys.stdout, index=False)
     else:

@@ -25,6 +25,12 @@ loop and the worker are compared per example; a difference is attributed to wher
 sets differ by design (words of several sub-tokens; special tokens such as [SEP] proposed as
 words) or reported as UNEXPLAINED. The pool must reproduce the worker's outcomes exactly.
 
+Part 1b (``--only recipes``): TextFooler and PWWS, the stock loop over the same recipe parts
+(``StockRecipeLoop``: TextAttack's stock recipes download USE, their vectors and taggers, so their
+offline stand-ins take those places) against the in-process worker, ``textattack`` protocol.
+Part 1c (``--only union``): the three attacks run in full against ``skip_broken`` (union only),
+``vda-paper`` protocol, K=48; the union's outcome must be identical.
+
 Part 2: the pool with 1 and 2 actors on more examples at the paper's K=48 under ``vda-paper``
 (``--scaling-protocol``); same outcomes required. Both pools stay up (Ray is given 3 logical
 CPUs for them on a 2-core machine; only one pool attacks at a time).
@@ -93,9 +99,11 @@ def bench_checkpoint(directory: Path) -> Path:
 
 
 def plan_shards(checkpoint: Path, num_examples: int, max_candidates: int, args: argparse.Namespace,
-                store: Path, protocol: str = "textattack") -> list[Shard]:
+                store: Path, protocol: str = "textattack", attacks: tuple[str, ...] = ("bert-attack",),
+                skip_broken: bool = False) -> list[Shard]:
     config = EvalConfig(store=str(store), protocol=protocol, num_examples=num_examples, seed=args.seed,
-                        params=AttackParams(max_candidates=max_candidates), shard_size=args.shard_size)
+                        params=AttackParams(max_candidates=max_candidates), shard_size=args.shard_size,
+                        attacks=attacks, skip_broken=skip_broken)
     return plan_evaluation([str(checkpoint)], config, WorkerConfig(), ResultStore(store)).shards
 
 
@@ -161,10 +169,11 @@ def rows_of(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 class InProcessWorker:
     """``AttackWorker`` in this process, one thread; the classifier is loaded before the first timing."""
 
-    def __init__(self, name: str, target_shards: list[Shard]) -> None:
+    def __init__(self, name: str, target_shards: list[Shard], worker: AttackWorker | None = None) -> None:
         self.name = name
-        self.worker = AttackWorker(WorkerConfig(num_threads=1))
-        self.worker._attack_for(target_shards[0].target)  # load the classifier outside the timing, as the pool does
+        self.worker = worker or AttackWorker(WorkerConfig(num_threads=1))
+        for target in {s.target.attack_key: s.target for s in target_shards}.values():
+            self.worker._attack_for(target)  # load the classifier outside the timing, as the pool does
 
     def __call__(self, shards: list[Shard]) -> Run:
         start = time.perf_counter()
@@ -296,7 +305,10 @@ def main() -> int:
     parser.add_argument("--long-words", type=int, default=745, help="words per long text")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard-size", type=int, default=2)
-    parser.add_argument("--only", choices=["all", "stock", "scaling", "long"], default="all", help="run one part")
+    parser.add_argument("--recipe-examples", type=int, default=24,
+                        help="examples of the per-attack stock comparison (textfooler, pwws) and the union part")
+    parser.add_argument("--only", choices=["all", "stock", "recipes", "union", "scaling", "long"], default="all",
+                        help="run one part")
     args = parser.parse_args()
     torch.set_num_threads(1)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -311,6 +323,10 @@ def main() -> int:
             print(f"checkpoint {checkpoint}; load {os.getloadavg()[0]:.1f}", flush=True)
             if args.only in ("all", "stock"):
                 status = compare_with_stock(checkpoint, args, Path(tmp)) or status
+            if args.only in ("all", "recipes"):
+                status = compare_recipes_with_stock(checkpoint, args, Path(tmp)) or status
+            if args.only in ("all", "union"):
+                status = union_cost(checkpoint, args, Path(tmp)) or status
             if args.only in ("all", "scaling"):
                 status = scaling(checkpoint, args, Path(tmp)) or status
             if args.only in ("all", "long"):
@@ -347,6 +363,164 @@ def compare_with_stock(checkpoint: Path, args: argparse.Namespace, tmp: Path) ->
     return int(pooled.rows != ours.rows or any("UNEXPLAINED" in d for d in differences))
 
 
+class StockRecipeLoop:
+    """TextAttack's ``Attacker`` loop over one recipe's parts as TextAttack ships them, where they are offline.
+
+    The stock TextFooler and PWWS recipes download USE, GloVe-counter-fitted vectors, NLTK's tagger and
+    omw-1.4. This loop keeps what makes the stock loop stock (``HuggingFaceModelWrapper`` padding every
+    query to 512 tokens, TextAttack's ``StopwordModification``, the sentence encoder called on every
+    copy of the original) and takes offline stand-ins of the same algorithms for the rest:
+    textfooler: ``WordSwapEmbedding(max_candidates=50)`` over the project's counter-fitted vectors,
+    ``WordEmbeddingDistance(0.5)``, the project's part-of-speech check, MiniLM for USE
+    (angular, window 15), ``GreedyWordSwapWIR("delete")``; pwws: the project's WordNet synonyms
+    (the same lemmas as ``WordSwapWordNet``), ``GreedyWordSwapWIR("weighted-saliency")``. Both
+    under the textattack protocol's rules (NLTK stop words, 40 % of the words, whole-text cosine >= 0.2).
+    """
+
+    def __init__(self, checkpoint: Path, attack: str, backbones: Any) -> None:
+        import textattack
+        from textattack.constraints.overlap import MaxWordsPerturbed
+        from textattack.constraints.pre_transformation import RepeatModification, StopwordModification
+        from textattack.constraints.semantics import WordEmbeddingDistance
+        from textattack.goal_functions import UntargetedClassification
+        from textattack.models.wrappers import HuggingFaceModelWrapper
+        from textattack.search_methods import GreedyWordSwapWIR
+        from textattack.transformations import WordSwapEmbedding
+
+        from attack_workers.attack.sentence_encoder import LocalSentenceEncoder
+        from attack_workers.attack.word_swaps import PartOfSpeechConsistency, WordNetSynonymSwap
+        from attack_workers.lexicon.stopwords import NLTK_ENGLISH
+        from attack_workers.lexicon.tagger import Tagger
+        from vda.checkpoint import load_checkpoint
+
+        class PlainSentenceEncoder(LocalSentenceEncoder):
+            """Encodes every sentence it is given, duplicates included, as TextAttack's USE constraint does."""
+
+            def encode(self, sentences: list[str]) -> torch.Tensor:
+                return self.encoder.encode(list(sentences), convert_to_tensor=True, show_progress_bar=False).cpu()
+
+        self.name = f"TextAttack stock Attacker loop, {attack}"
+        model, tokenizer, _ = load_checkpoint(checkpoint)
+        constraints = [RepeatModification(), StopwordModification(stopwords=set(NLTK_ENGLISH)),
+                       MaxWordsPerturbed(max_percent=0.4), PlainSentenceEncoder(backbones.sentence_model, 0.2)]
+        if attack == "textfooler":
+            # its own embedding and tagger objects: their caches must not warm the worker's (or back)
+            embedding = stock_embedding(backbones.lexicon, 50)
+            transformation = WordSwapEmbedding(max_candidates=50, embedding=embedding)
+            constraints += [WordEmbeddingDistance(embedding, min_cos_sim=0.5),
+                            PartOfSpeechConsistency(Tagger()),
+                            PlainSentenceEncoder(backbones.sentence_model, 0.840845057, window_size=15,
+                                                 metric="angular", compare_against_original=False,
+                                                 skip_text_shorter_than_window=True)]
+            search = GreedyWordSwapWIR(wir_method="delete")
+        else:
+            transformation = WordNetSynonymSwap()
+            search = GreedyWordSwapWIR(wir_method="weighted-saliency")
+        self.attack = textattack.Attack(UntargetedClassification(HuggingFaceModelWrapper(model, tokenizer)),
+                                        constraints, transformation, search)
+
+    def __call__(self, shards: list[Shard]) -> Run:
+        return StockLoop.__call__(self, shards)  # the same Attacker loop
+
+
+def stock_embedding(lexicon: Any, k: int) -> Any:
+    """The lexicon as the stock recipe's ``WordEmbedding``: with a precomputed nearest-neighbour matrix, as
+    TextAttack's downloaded counter-fitted embedding has (its on-the-fly path is broken in 0.3.11:
+    ``dist.topk(...)[1:]`` slices the (values, indices) tuple)."""
+    import numpy as np
+    from textattack.shared import WordEmbedding
+
+    vectors = np.asarray(lexicon.vectors, dtype=np.float32)
+    nn = np.empty((len(vectors), k + 1), dtype=np.int64)
+    for start in range(0, len(vectors), 2048):
+        cos = vectors[start:start + 2048] @ vectors.T
+        top = np.argpartition(-cos, k, axis=1)[:, :k + 1]
+        order = np.argsort(-np.take_along_axis(cos, top, axis=1), axis=1, kind="stable")
+        nn[start:start + 2048] = np.take_along_axis(top, order, axis=1)  # the word itself first
+    return WordEmbedding(vectors, dict(lexicon.index), dict(enumerate(lexicon.words)), nn_matrix=nn)
+
+
+def compare_recipes_with_stock(checkpoint: Path, args: argparse.Namespace, tmp: Path) -> int:
+    """Part 1b: per attack (textfooler, pwws), the stock loop vs the in-process worker, textattack protocol."""
+    from attack_workers.lexicon.relations import is_english_word
+
+    worker = AttackWorker(WorkerConfig(num_threads=1))
+    is_english_word("warm")  # loads WordNet (15 s), which both setups use: model loading is excluded everywhere
+    for attack in ("textfooler", "pwws"):
+        shards = plan_shards(checkpoint, args.recipe_examples, args.max_candidates, args, tmp / f"plan-{attack}",
+                             attacks=(attack,))
+        print(f"\n## {attack}: TextAttack's stock loop vs attack_workers, {args.recipe_examples} MR dev examples, "
+              f"textattack protocol, {args.rounds} rounds", flush=True)
+        ours = InProcessWorker(f"attack_workers AttackWorker (in process), {attack}", shards, worker)
+        by_round = in_rounds([StockRecipeLoop(checkpoint, attack, worker.backbones), ours], shards, args.rounds)
+        print("\n" + table(by_round) + "\n")
+        stock, mine = (merged([rnd[i] for rnd in by_round]) for i in range(2))
+        same = sum(stock.rows[i]["status"] == r["status"] for i, r in mine.rows.items())
+        identical = sum(stock.rows[i] == r for i, r in mine.rows.items())
+        print(f"stock vs ours: same status on {same}/{len(mine.rows)}, identical (status, text, queries) on "
+              f"{identical}/{len(mine.rows)}; differences come from the rules every attack shares here (no "
+              "number, negation or un-/in- swap, real words only, case-insensitive stop words)")
+    return 0
+
+
+def union_cost(checkpoint: Path, args: argparse.Namespace, tmp: Path) -> int:
+    """Part 1c: the three attacks one after the other vs ``skip_broken`` (union only), vda-paper protocol."""
+    attacks = ("bert-attack", "textfooler", "pwws")
+    full = plan_shards(checkpoint, args.recipe_examples, 48, args, tmp / "plan-union", "vda-paper", attacks)
+    fast = plan_shards(checkpoint, args.recipe_examples, 48, args, tmp / "plan-union-fast", "vda-paper", attacks,
+                       skip_broken=True)
+    from attack_workers.lexicon.relations import is_english_word
+
+    is_english_word("warm")  # loads WordNet outside the timings
+    print(f"\n## The union's cost: {args.recipe_examples} MR dev examples, K=48, vda-paper, every attack vs "
+          f"skip_broken, {args.rounds} rounds", flush=True)
+
+    def every_attack(part: list[Shard]) -> Run:
+        ids = {e.id for s in part for e in s.examples}
+        run = ours_full([s for s in full if any(e.id in ids for e in s.examples)])
+        run.rows = _union_outcomes(run.rows)
+        return run
+
+    def union_only(part: list[Shard]) -> Run:
+        ids = {e.id for s in part for e in s.examples}
+        run = ours_fast([s for s in fast if any(e.id in ids for e in s.examples)])
+        run.rows = _union_outcomes(run.rows)
+        return run
+
+    # two workers: the victim's memo and TextAttack's caches of one must not serve the other's queries
+    ours_full = _RowsWorker("AttackWorker, all three attacks", full)
+    ours_fast = _RowsWorker("AttackWorker, three attacks, skip_broken", fast)
+    every_attack.name, union_only.name = ours_full.name, ours_fast.name  # type: ignore[attr-defined]
+    # rounds over the first attack's shards: each round's examples, every attack of them
+    by_round = in_rounds([every_attack, union_only], [s for s in full if s.target.attack == "bert-attack"],
+                         args.rounds)
+    print("\n" + table(by_round) + "\n")
+    slow, quick = (merged([rnd[i] for rnd in by_round]) for i in range(2))
+    print(f"union outcome, every attack vs skip_broken: {'identical' if slow.rows == quick.rows else 'DIFFERENT'}")
+    return int(slow.rows != quick.rows)
+
+
+class _RowsWorker(InProcessWorker):
+    """An in-process worker that keeps the raw rows (every attack's), for the union part."""
+
+    def __call__(self, shards: list[Shard]) -> Run:
+        start = time.perf_counter()
+        results = [self.worker.attack_shard(shard) for shard in shards]
+        rows = {f"{r['example_id']}/{r['attack']}": r for result in results for r in result.rows}
+        return Run(self.name, 1, time.perf_counter() - start, sum(r.cpu_seconds for r in results),
+                   os.getloadavg()[0], rows)
+
+
+def _union_outcomes(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Example id -> union status (succeeded if any attack broke it)."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows.values():
+        status = out.setdefault(row["example_id"], {"status": row["status"]})
+        if row["status"] == "succeeded":
+            status["status"] = "succeeded"
+    return out
+
+
 def _same_examples(part: list[Shard], others: list[Shard]) -> list[Shard]:
     """The shards of ``others`` holding the examples of ``part`` (another protocol's plan of the same examples)."""
     wanted = {e.id for s in part for e in s.examples}
@@ -354,7 +528,13 @@ def _same_examples(part: list[Shard], others: list[Shard]) -> list[Shard]:
 
 
 def scaling(checkpoint: Path, args: argparse.Namespace, tmp: Path) -> int:
-    """Part 2: the pool with 1 and 2 actors, alternating; 1 if their outcomes differ."""
+    """Part 1b (``--only recipes``): TextFooler and PWWS, the stock loop over the same recipe parts
+(``StockRecipeLoop``: TextAttack's stock recipes download USE, their vectors and taggers, so their
+offline stand-ins take those places) against the in-process worker, ``textattack`` protocol.
+Part 1c (``--only union``): the three attacks run in full against ``skip_broken`` (union only),
+``vda-paper`` protocol, K=48; the union's outcome must be identical.
+
+Part 2: the pool with 1 and 2 actors, alternating; 1 if their outcomes differ."""
     print(f"\n## Scaling: {args.scaling_examples} MR dev examples, K={args.scaling_candidates}, "
           f"{args.scaling_protocol} protocol, {args.rounds} rounds", flush=True)
     shards = plan_shards(checkpoint, args.scaling_examples, args.scaling_candidates, args, tmp / "plan2",

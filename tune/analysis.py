@@ -113,6 +113,8 @@ def paper_table(ranked: pd.DataFrame) -> pd.DataFrame:
     })
     if ranked["protocol"].nunique() > 1:
         table.insert(3, "protocol", ranked["protocol"])
+    if "attack" in ranked and ranked["attack"].nunique() > 1:  # several attacks: a row each, and the union's
+        table.insert(3, "attack", list(ranked["attack"]))
     return table
 
 

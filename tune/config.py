@@ -24,6 +24,7 @@ from typing import Any, Mapping
 import yaml
 
 from attack_workers.attack.protocols import PROTOCOLS, AttackParams
+from attack_workers.attack.recipes import ATTACKS, parse_attacks
 from tune.space import VARIANT_KEY, Distribution, train_config
 # vda.config's dataclass builder and checks, shared so both configs report problems alike
 from vda.config import ConfigError, apply_overrides, build_dataclass, check_one_of, describe_source, to_plain
@@ -65,7 +66,8 @@ OBJECTIVES = {
     "dev_acc": Objective("max", False, "maximise the checkpoint's accuracy on the whole dev split (from training)"),
     "dev_loss": Objective("min", False, "minimise the checkpoint's dev cross-entropy (from training)"),
     "clean_acc": Objective("max", True, "maximise the paper's Ori Acc: accuracy on the attacked examples"),
-    "attack_acc": Objective("max", True, "maximise the paper's Att Acc: accuracy under BERT-Attack"),
+    "attack_acc": Objective("max", True, "maximise the paper's Att Acc: accuracy under BERT-Attack "
+                                        "(under the union of sweep.attack.attacks when there are several)"),
 }
 
 
@@ -73,7 +75,8 @@ def sweep_choices() -> dict[str, dict[str, str]]:
     """Every enumerated sweep key with its values' meanings; protocols are read from attack_workers at run time."""
     return {**SWEEP_CHOICES,
             "sweep.objectives": {name: o.description for name, o in OBJECTIVES.items()},
-            "sweep.attack.protocol": {p.name: p.description for p in PROTOCOLS.values()}}
+            "sweep.attack.protocol": {p.name: p.description for p in PROTOCOLS.values()},
+            "sweep.attack.attacks": {a.name: a.description for a in ATTACKS.values()}}
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,10 @@ class TrialResources:
 class AttackSettings:
     enabled: bool = True
     protocol: str = "vda-paper"  # attack_workers.attack.protocols.PROTOCOLS
+    # attack recipes (attack_workers.attack.recipes.ATTACKS), each its own attack key; two or more add union rows,
+    # and the sweep's attack_acc objective is then the union's (robust only if every attack failed)
+    attacks: tuple[str, ...] = ("bert-attack",)
+    skip_broken: bool = False  # union only: an example one attack broke is not attacked by the rest (faster)
     num_examples: int = 100  # seeded sample of the split, the same for every checkpoint
     split: str = "dev"
     seed: int = 0  # example sampling
@@ -294,6 +301,12 @@ def _check_sweep(s: SweepConfig, search: Mapping[str, Distribution], variants: M
     check_one_of(p, "sweep.scheduler", s.scheduler, SCHEDULERS)
     check_one_of(p, "sweep.attack.checkpoints", s.attack.checkpoints, ATTACKED_CHECKPOINTS)
     check_one_of(p, "sweep.attack.protocol", s.attack.protocol, tuple(PROTOCOLS))
+    try:
+        parse_attacks(s.attack.attacks)
+    except ValueError as exc:
+        p.append(f"sweep.attack.attacks: {exc}")
+    if s.attack.skip_broken and len(s.attack.attacks) < 2:
+        p.append(f"sweep.attack.skip_broken: needs two or more sweep.attack.attacks, got {list(s.attack.attacks)}")
     check_one_of(p, "sweep.attack.split", s.attack.split, SPLITS)
     for key, value, low in [("num_samples", s.num_samples, 1), ("max_concurrent_trials", s.max_concurrent_trials, 1),
                             ("max_failures", s.max_failures, 0), ("asha.grace_period", s.asha.grace_period, 1),

@@ -240,7 +240,8 @@ class _Attacks:
         self._cache = output_dir / "checkpoints"  # local copies of checkpoints kept in remote storage
         self._eval = EvalConfig(store=str(self._store.root), protocol=attack.protocol, split=attack.split,
                                 num_examples=attack.num_examples, seed=attack.seed, params=attack.params,
-                                shard_size=attack.shard_size)
+                                shard_size=attack.shard_size, attacks=tuple(attack.attacks),
+                                skip_broken=attack.skip_broken)
         self._worker = WorkerConfig(mlm=attack.mlm, encoder=attack.encoder)
         self._attacking: dict[tuple[str, str], _Attack] = {}  # by (checkpoint hash, attack key)
         self._measured: list[tuple[str, dict[str, float] | None]] = []
@@ -367,20 +368,23 @@ class _Attacks:
             return self._settle([job], None, self._record_skipped(local, f"{type(exc).__name__}: {exc}"))
         if plan.problems:  # damaged, or does not match its dataset or the MLM
             return self._settle([job], None, self._record_skipped(local, plan.problems[0].error))
-        target = plan.targets[0]
-        key = (target.checkpoint_hash, target.attack_key)
-        if key in self._attacking:  # its shards are out already (submitted before, or the same content elsewhere)
-            self._attacking[key].jobs.append(job)
+        keys = [(t.checkpoint_hash, t.attack_key) for t in plan.targets]  # one per attack
+        # the objectives come from the only attack, or from the union of several
+        key = keys[0] if len(keys) == 1 else (plan.targets[0].checkpoint_hash, plan.targets[0].union_key)
+        if keys[0] in self._attacking:  # its shards are out already (submitted before, or the same content elsewhere)
+            self._attacking[keys[0]].jobs.append(job)
             return
         if not plan.shards:  # the store holds every example
-            return self._settle([job], key)
+            return self._settle([job], key, keys=keys)
         if self._pool is None:
             return self._settle([job], None, self._record_skipped(local, self._pool_error))
-        self._attacking[key] = _Attack(key, [job], {shard.shard_id for shard in plan.shards})
+        attack = _Attack(key, [job], {shard.shard_id for shard in plan.shards}, keys=keys)
+        for each in keys:
+            self._attacking[each] = attack
         self._pool.submit(plan.shards, self._on_result, self._on_failure)
 
     def _on_result(self, shard: Any, result: Any) -> None:
-        self._shard_ended(shard, lambda: self._store.write_examples(result.rows))
+        self._shard_ended(shard, lambda: self._store.write_results(result.rows))
 
     def _on_failure(self, shard: Any, error: str, attempts: int) -> None:
         log.error("attack shard of %s failed after %d attempt(s): %s", shard.target.path, attempts, error)
@@ -407,16 +411,24 @@ class _Attacks:
                 self._end(attack)
 
     def _end(self, attack: _Attack, reason: str = "") -> None:
-        del self._attacking[attack.key]
-        self._settle(attack.jobs, attack.key, reason or attack.reason)
+        for key in attack.keys or [attack.key]:
+            self._attacking.pop(key, None)
+        self._settle(attack.jobs, attack.key, reason or attack.reason, keys=attack.keys)
 
-    def _settle(self, jobs: list[_Job], key: tuple[str, str] | None, reason: str = "") -> None:
+    def _settle(self, jobs: list[_Job], key: tuple[str, str] | None, reason: str = "",
+                keys: list[tuple[str, str]] | None = None) -> None:
         """Record whether the jobs' checkpoint is attacked completely; queue the objectives of the
-        trials that wait for it. Interrupted ones are not told: a resume measures them."""
+        trials that wait for it. Interrupted ones are not told: a resume measures them. ``key``: the
+        summary row of the objectives (an attack's, or the union's of ``keys``, every attack of it)."""
         row, why = None, reason
         if not reason:
             try:
-                row, why = _complete_attack(key, self._store.load_summary([key] if key else []))
+                summary = self._store.load_summary(keys or ([key] if key else []))
+                row, why = _complete_attack(key, summary)
+                for each in keys or []:  # every attack of a union complete, not only the union's examples
+                    member, member_why = _complete_attack(each, summary) if row is not None else (row, why)
+                    if member is None:
+                        row, why = None, member_why
             except Exception as exc:
                 why = _trouble(exc, "reading the store's summary")
         for job in jobs:
@@ -444,10 +456,11 @@ class _Attacks:
 class _Attack:
     """A checkpoint whose shards are out on the pool, and the jobs that wait for it."""
 
-    key: tuple[str, str]  # (checkpoint hash, attack key)
+    key: tuple[str, str]  # (checkpoint hash, attack key), or (checkpoint hash, union key) for several attacks
     jobs: list[_Job]
     shards: set[str]  # ids of the shards not reported yet
     reason: str = ""  # why it cannot end complete, when the cause is not a failed shard (those are in the store)
+    keys: list[tuple[str, str]] | None = None  # (checkpoint hash, attack key) of every attack
 
 
 def _trouble(exc: Exception, doing: str) -> str:

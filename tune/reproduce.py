@@ -28,6 +28,7 @@ import pandas as pd
 
 from attack_workers.results.store import load_examples
 from attack_workers.results.uncertainty import format_interval, format_number, mean_interval, paired_differences, robust_matrix
+from attack_workers.results.union import UNION, with_union
 from tune.analysis import load_results, to_markdown
 
 log = logging.getLogger("tune.reproduce")
@@ -41,6 +42,7 @@ PAPER_DATASETS = {"mr": "mr", "hf:rotten_tomatoes": "mr", "hf:ag_news": "ag_news
 
 PAPER_RESULTS = Path(__file__).with_name("paper_results.csv")  # the published numbers, one row per table row
 PAPER_TABLES = ("main", "ablation", "ada")  # Tables 2-3, Table 4, Table 5
+ATTACK_ORDER = ("bert-attack", "textfooler", "pwws")  # column groups, then the union (the headline columns)
 
 
 def paper_numbers(table: str, dataset: str) -> dict[str, tuple[float, ...]]:
@@ -194,6 +196,12 @@ def reproduction_table(summary: pd.DataFrame, examples: pd.DataFrame, dataset: s
     if table not in PAPER_TABLES:
         raise ValueError(f"unknown paper table {table!r}; use one of {', '.join(PAPER_TABLES)}")
     frame = summary.copy()
+    if "attack" not in frame:  # a summary of a store written before attacks had names
+        frame["attack"] = "bert-attack"
+    if "union_key" not in frame:
+        frame["union_key"] = frame["attack_key"]
+    if "attack" not in examples or not (examples["attack"] == UNION).any():
+        examples = with_union(examples)
     configs = frame[[c for c in frame.columns if c.startswith("config.")]].rename(columns=lambda c: c[len("config."):])
     frame["row"] = [row_name(config) for config in configs.to_dict("records")]
     frame["mode"] = frame["config.vda.mode"].where(frame["config.vda.lam"].astype(float) > 0, "-")
@@ -202,15 +210,25 @@ def reproduction_table(summary: pd.DataFrame, examples: pd.DataFrame, dataset: s
     frame = one_checkpoint_per_seed(frame)
     bases = frame[frame["row"] == frame["base"]]
     records = []
-    # One attack key = one protocol with one set of parameters on one example set: rows of two keys
-    # (the legacy protocol, another threshold) are different measurements and never pooled.
-    for (key, row, mode), group in frame.groupby(["attack_key", "row", "mode"], sort=False):
+    # One union key = one protocol with one set of parameters on one example set: rows of two keys
+    # (the legacy protocol, another threshold) are different measurements and never pooled. Within
+    # it, several attacks give one column group each, and the headline columns are the union's.
+    for (key, row, mode), family in frame.groupby(["union_key", "row", "mode"], sort=False):
+        attacks = [a for a in ATTACK_ORDER if a in set(family["attack"])] + sorted(
+            set(family["attack"]) - {*ATTACK_ORDER, UNION})
+        group = family[family["attack"] == UNION] if (family["attack"] == UNION).any() else family
         record = {"protocol": _protocol_label(group), "Method": row, "mode": mode,
                   "seeds": int(group["config.seed"].nunique()),
                   "examples": _span(group["num_examples"]) if "num_examples" in group else "?"}
         for label, column in METRICS.items():
             record[label] = _attack_accuracy(group, examples) if column == "attack_acc" else _mean_std(group[column])
         record["Δ Att Acc"] = _paired_delta(group, bases, examples)
+        record["attacks"] = ",".join(attacks) if len(attacks) > 1 else attacks[0]
+        if len(attacks) > 1:  # one column group per attack; the headline Att Acc and Δ are the union's
+            for attack in attacks:
+                part = family[family["attack"] == attack]
+                record[f"{attack} Att Acc"] = _attack_accuracy(part, examples)
+                record[f"{attack} Δ"] = _paired_delta(part, bases, examples)
         if "flagged_share" in group:
             record["Flagged"] = format_number(group["flagged_share"].astype(float).mean())
         if row in paper:

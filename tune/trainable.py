@@ -20,12 +20,15 @@ import dataclasses
 import tempfile
 from typing import Any, Mapping
 
+import ray
 from ray import tune
 
 from tune.space import VARIANT_KEY, train_config, trial_overrides
 from vda.train import EpochReport, fit
 
 IS_BEST = "is_best"  # reported metric: 1 when the epoch improved the selection metric, else 0
+NODE_ID = "node_id"  # reported with every epoch: the Ray node that trained it (Tune's node_ip cannot tell apart
+# two nodes of one machine); a trial retried on another node shows both in its result.json
 
 
 def train_trial(sampled: dict[str, Any], *, fixed: Mapping[str, Any], variants: Mapping[str, Mapping[str, Any]],
@@ -37,10 +40,11 @@ def train_trial(sampled: dict[str, Any], *, fixed: Mapping[str, Any], variants: 
         cfg = dataclasses.replace(cfg, num_threads=max(1, int(cpus)))
     variant = sampled.get(VARIANT_KEY)
     run_id = f"{context.get_trial_id()}-{variant}" if variant else context.get_trial_id()
+    node_id = ray.get_runtime_context().get_node_id()
 
     def report(epoch: EpochReport) -> None:
         best_test = {f"best_{k}": v for k, v in epoch.best_test.items()}
-        tune.report({**epoch.metrics, **best_test, IS_BEST: int(epoch.is_best)},
+        tune.report({**epoch.metrics, **best_test, IS_BEST: int(epoch.is_best), NODE_ID: node_id},
                     checkpoint=tune.Checkpoint.from_directory(str(epoch.checkpoint_dir)))
 
     checkpoint = tune.get_checkpoint()

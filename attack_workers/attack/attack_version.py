@@ -33,7 +33,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-ATTACK_CODE_VERSION = 1
+ATTACK_CODE_VERSION = 2
 """Bump on any change to what an attack accepts or how it counts; never reuse a number."""
 
 RULE_SOURCES: tuple[str, ...] = (
@@ -44,13 +44,15 @@ RULE_SOURCES: tuple[str, ...] = (
     "attack_workers.lexicon.stopwords",  # the words no attack may touch
     "attack_workers.attack.textattack_compat",  # the word-importance order and query refunds
     "attack_workers.attack.sentence_encoder:LocalSentenceEncoder",  # the textattack protocol's text similarity
-    "attack_workers.attack.protocols:_common_parts",
-    "attack_workers.attack.protocols:build_textattack",
-    "attack_workers.attack.protocols:build_vda_paper",
-    "attack_workers.attack.protocols:_first_flip_attack",
-    "attack_workers.attack.protocols:build_strict",
+    "attack_workers.attack.protocols:Rules",  # the constraints every attack shares under a protocol
+    "attack_workers.attack.protocols:textattack_rules",
+    "attack_workers.attack.protocols:vda_paper_rules",
+    "attack_workers.attack.protocols:strict_rules",
+    "attack_workers.attack.recipes",  # bert-attack, textfooler and pwws: candidates, recipe constraints, search
+    "attack_workers.attack.word_swaps",  # textfooler's and pwws's candidates, textfooler's part-of-speech check
     "attack_workers.attack.strict",  # the strict protocol's re-inflection, meaning and tag rules
     "attack_workers.lexicon.tagger",  # the tags in context strict compares
+    "attack_workers.lexicon.words",  # what one whole word is: which MLM candidates a word swap may propose
     "attack_workers.lexicon.relations:is_english_word",  # which sub-token combinations are words
     "attack_workers.lexicon.relations:wordnet_lemmas",
     "attack_workers.lexicon.relations:single_word",

@@ -1,9 +1,12 @@
-"""Attack protocols: how BERT-Attack is assembled and how its results are counted.
+"""Attack protocols: the validity rules every attack obeys and how its results are counted.
 
-``PROTOCOLS`` maps a name to a ``Protocol``: a builder that spells out TextAttack's four parts
-(goal function, constraints, transformation, search), the metric definitions
-(``attack_workers.results.metrics``) and the default number of examples. Every result row records its
-protocol and the ``AttackParams`` it ran with. Add a protocol by writing a builder and an entry.
+``PROTOCOLS`` maps a name to a ``Protocol``: its validity rules (``Rules``: stop words, the
+protocol's meaning and grammar constraints, a candidate rewrite, the sentence-pair rule), the
+metric definitions (``attack_workers.results.metrics``) and the default number of examples. The
+attack itself (candidates, search) is the other dimension: a recipe of
+``attack_workers.attack.recipes.ATTACKS`` (bert-attack, textfooler, pwws), assembled with a
+protocol's rules into TextAttack's four parts. Every result row records its protocol, its attack
+and the ``AttackParams`` it ran with. Add a protocol by writing a rules function and an entry.
 
 TextAttack is imported inside the builders only: reading this registry (CLI, store) stays cheap.
 """
@@ -25,6 +28,7 @@ from attack_workers.lexicon.stopwords import ALL_STOPWORDS, BERT_ATTACK_FILTER, 
 
 WORD_SIMILARITY_THRESHOLD = 0.7
 STRICT_WORD_SIMILARITY = 0.85  # calibrated: docs/results/calibration.md
+STRICT_WINDOW_WORDS = 7  # the strict protocol's phrase check: 3 words either side of the swap
 LONG_DOCUMENT_DATASETS = ("imdb", "yelp")  # paper 5.1.3: 300 examples instead of 1000 ("more time-consuming")
 
 
@@ -51,19 +55,35 @@ class AttackParams:
     strict_word_similarity_threshold: float = STRICT_WORD_SIMILARITY
     # strict protocol: how many nats less likely than the original the substitute may be in context
     strict_max_log_prob_drop: float = 1.5
+    # strict protocol: sentence-encoder cosine of the 7-word windows around a swap, before and after
+    strict_window_similarity: float = 0.75
+    # textfooler recipe (Jin et al. 2020, TextAttack's TextFoolerJin2019): K nearest counter-fitted
+    # neighbours with cosine >= textfooler_min_cos, and the sentence encoder's angular similarity of a
+    # window around the swap >= textfooler_sentence_threshold (USE's 0.840845057; the packaged MiniLM
+    # stands in: docs/attacks.md#other-attacks-textfooler-and-pwws)
+    textfooler_max_candidates: int = 50
+    textfooler_min_cos: float = 0.5
+    textfooler_sentence_threshold: float = 0.840845057
+    textfooler_window: int = 15
 
     def validate(self) -> AttackParams:
         problems = []
-        for name in ("max_candidates", "subword_positions", "subword_top", "subword_keep"):
+        for name in ("max_candidates", "subword_positions", "subword_top", "subword_keep",
+                     "textfooler_max_candidates", "textfooler_window"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be >= 1")
         if not 0 < self.max_perturbed <= 1:
             problems.append(f"max_perturbed={self.max_perturbed} must be in (0, 1]")
         if not -1 <= self.similarity_threshold <= 1:
             problems.append(f"similarity_threshold={self.similarity_threshold} must be a cosine in [-1, 1]")
-        for name in ("word_similarity_threshold", "strict_word_similarity_threshold"):
+        for name in ("word_similarity_threshold", "strict_word_similarity_threshold", "strict_window_similarity"):
             if not 0 < getattr(self, name) <= 1:
                 problems.append(f"{name}={getattr(self, name)} must be a cosine in (0, 1]")
+        if not -1 <= self.textfooler_min_cos <= 1:
+            problems.append(f"textfooler_min_cos={self.textfooler_min_cos} must be a cosine in [-1, 1]")
+        if not 0 <= self.textfooler_sentence_threshold <= 1:
+            problems.append(f"textfooler_sentence_threshold={self.textfooler_sentence_threshold} must be an "
+                            "angular similarity in [0, 1]")
         if not self.strict_max_log_prob_drop >= 0:
             problems.append(f"strict_max_log_prob_drop={self.strict_max_log_prob_drop} must be >= 0 nats")
         if problems:
@@ -85,12 +105,45 @@ class Backbones:
     tagger: Any  # attack_workers.lexicon.tagger.Tagger: the strict protocol's tags in context, and the audit's
 
 
+@dataclass
+class Rules:
+    """A protocol's validity rules: what every attack recipe (``attack_workers.attack.recipes``) obeys under it.
+
+    A protocol is these rules plus its metric definitions; an attack is a recipe (candidates, the
+    recipe's own constraints, its search) assembled with them. Built fresh for every attack a
+    worker builds (constraints keep caches).
+    """
+
+    stopwords: tuple[str, ...]  # words no attack may replace (any case)
+    constraints: list[Any]  # the protocol's meaning and grammar checks, after the shared ones
+    rewrite: Callable[[Any, int, str], str | None] | None = None  # (text, index, candidate) -> candidate or None
+    first_flip: bool = False  # BERT-Attack's search is the authors' (first flip in rank order wins)
+    second_sentence_only: bool = False  # sentence pairs: only the second sentence is attacked (paper 5.1.3)
+
+    def all_constraints(self, params: AttackParams, columns: tuple[str, ...]) -> list[Any]:
+        """Every constraint of an attack under these rules: the shared ones, the protocol's, the column rule."""
+        from textattack.constraints.overlap import MaxWordsPerturbed
+        from textattack.constraints.pre_transformation import RepeatModification
+
+        from attack_workers.attack.constraints import CaseInsensitiveStopwordModification, StrictInputColumnModification
+
+        constraints = [
+            RepeatModification(),  # never modify the same word twice
+            CaseInsensitiveStopwordModification(set(self.stopwords)),
+            MaxWordsPerturbed(max_percent=params.max_perturbed),
+            *self.constraints,
+        ]
+        if self.second_sentence_only and len(columns) == 2:
+            constraints.append(StrictInputColumnModification(list(columns), {columns[0]}))
+        return constraints
+
+
 @dataclass(frozen=True)
 class Protocol:
     name: str
     description: str
-    # (model wrapper, backbones, params, text columns) -> textattack.Attack
-    build: Callable[[Any, Backbones, AttackParams, tuple[str, ...]], Any]
+    # (backbones, params) -> Rules: the validity rules every attack obeys under this protocol
+    rules: Callable[[Backbones, AttackParams], Rules]
     summarize: Callable[[pd.DataFrame], dict[str, float]]
 
     def default_num_examples(self, dataset_name: str) -> int:
@@ -98,48 +151,27 @@ class Protocol:
         long_doc = any(dataset_name.lower().startswith(d) for d in LONG_DOCUMENT_DATASETS)
         return 300 if long_doc else 1000
 
+    def build(self, wrapper: Any, backbones: Backbones, params: AttackParams, columns: tuple[str, ...],
+              attack: str = "bert-attack") -> Any:
+        """The ``textattack.Attack`` of recipe ``attack`` (``recipes.ATTACKS``) under this protocol's rules."""
+        from attack_workers.attack.recipes import get_attack
 
-def _common_parts(backbones: Backbones, params: AttackParams, stopwords: tuple[str, ...],
-                  rewrite: Any = None) -> tuple[Any, list[Any]]:
-    """BERT-Attack's transformation (real words only) and the constraints every protocol shares."""
-    from textattack.constraints.overlap import MaxWordsPerturbed
-    from textattack.constraints.pre_transformation import RepeatModification
-
-    from attack_workers.attack.constraints import CaseInsensitiveStopwordModification
-    from attack_workers.lexicon.relations import is_english_word
-    from attack_workers.attack.transformation import BertAttackWordSwap
-
-    transformation = BertAttackWordSwap(
-        backbones.mlm, backbones.mlm_tokenizer, max_candidates=params.max_candidates,
-        subword_positions=params.subword_positions, subword_top=params.subword_top,
-        subword_keep=params.subword_keep, is_word=is_english_word, rewrite=rewrite)
-    constraints = [
-        RepeatModification(),  # never modify the same word twice
-        CaseInsensitiveStopwordModification(set(stopwords)),
-        MaxWordsPerturbed(max_percent=params.max_perturbed),
-    ]
-    return transformation, constraints
+        return get_attack(attack).build(wrapper, backbones, params, columns, self.rules(backbones, params))
 
 
-def build_textattack(wrapper: Any, backbones: Backbones, params: AttackParams, columns: tuple[str, ...]) -> Any:
+def textattack_rules(backbones: Backbones, params: AttackParams) -> Rules:
     """TextAttack's ``BERTAttackLi2020`` with offline parts: NLTK stop words, every column attackable.
 
     The lenient protocol: its only meaning check is a whole-text sentence-embedding cosine >= 0.2,
-    which almost never rejects one swapped word in a 20-word review.
+    which almost never rejects one swapped word in a 20-word review. Other recipes add their own
+    checks under it (TextFooler's; PWWS has none).
     """
-    from textattack import Attack
-    from textattack.goal_functions import UntargetedClassification
-    from textattack.search_methods import GreedyWordSwapWIR
-
     from attack_workers.attack.sentence_encoder import LocalSentenceEncoder
 
-    transformation, constraints = _common_parts(backbones, params, NLTK_ENGLISH)
-    constraints.append(LocalSentenceEncoder(backbones.sentence_model, threshold=params.similarity_threshold))
-    goal = UntargetedClassification(wrapper, model_batch_size=wrapper.batch_size)
-    return Attack(goal, constraints, transformation, GreedyWordSwapWIR(wir_method="unk"))
+    return Rules(NLTK_ENGLISH, [LocalSentenceEncoder(backbones.sentence_model, threshold=params.similarity_threshold)])
 
 
-def build_vda_paper(wrapper: Any, backbones: Backbones, params: AttackParams, columns: tuple[str, ...]) -> Any:
+def vda_paper_rules(backbones: Backbones, params: AttackParams) -> Rules:
     """The VDA authors' script: BERT-Attack's filter words, the word-level cosine filter, first flip wins.
 
     bert_robust.py: ``if substitute in w2i and tgt_word in w2i: if cos_mat[...] < 0.7: continue``;
@@ -148,13 +180,12 @@ def build_vda_paper(wrapper: Any, backbones: Backbones, params: AttackParams, co
     """
     from textattack.constraints.semantics import WordEmbeddingDistance
 
-    transformation, constraints = _common_parts(backbones, params, BERT_ATTACK_FILTER)
-    constraints.append(WordEmbeddingDistance(backbones.lexicon.textattack_embedding(), include_unknown_words=True,
-                                             min_cos_sim=params.word_similarity_threshold))
-    return _first_flip_attack(wrapper, transformation, constraints, columns)
+    word_filter = WordEmbeddingDistance(backbones.lexicon.textattack_embedding(), include_unknown_words=True,
+                                        min_cos_sim=params.word_similarity_threshold)
+    return Rules(BERT_ATTACK_FILTER, [word_filter], first_flip=True, second_sentence_only=True)
 
 
-def build_strict(wrapper: Any, backbones: Backbones, params: AttackParams, columns: tuple[str, ...]) -> Any:
+def strict_rules(backbones: Backbones, params: AttackParams) -> Rules:
     """``vda-paper``'s search and budget with the human-aligned word rules of ``attack_workers.attack.strict``.
 
     Candidates are re-inflected to the original's tag in context before they are counted, the
@@ -170,26 +201,17 @@ def build_strict(wrapper: Any, backbones: Backbones, params: AttackParams, colum
     def reinflected(text: Any, index: int, candidate: str) -> str | None:
         return reinflect(candidate, text.words[index], tagger.tag_at(text.words, index))
 
-    transformation, constraints = _common_parts(backbones, params, tuple(sorted(ALL_STOPWORDS)), rewrite=reinflected)
     rules = StrictRules(backbones.lexicon.cosine, ALL_STOPWORDS, threshold=params.strict_word_similarity_threshold,
                         floor=params.word_similarity_threshold)
-    constraints.append(StrictWordSwap(rules, tagger))
-    constraints.append(MaskedLMFluency(backbones.mlm, backbones.mlm_tokenizer, params.strict_max_log_prob_drop))
-    return _first_flip_attack(wrapper, transformation, constraints, columns)
+    from attack_workers.attack.sentence_encoder import LocalSentenceEncoder
 
-
-def _first_flip_attack(wrapper: Any, transformation: Any, constraints: list[Any], columns: tuple[str, ...]) -> Any:
-    """The authors' search (first flip in the MLM's rank order wins) and, for pairs, the second sentence only."""
-    from textattack import Attack
-    from textattack.goal_functions import UntargetedClassification
-
-    from attack_workers.attack.constraints import StrictInputColumnModification
-    from attack_workers.attack.search import FirstSuccessGreedyWIR
-
-    if len(columns) == 2:  # paper 5.1.3: "for sentence-pair classification datasets ... we attack the second sentence"
-        constraints.append(StrictInputColumnModification(list(columns), {columns[0]}))
-    goal = UntargetedClassification(wrapper, model_batch_size=wrapper.batch_size)
-    return Attack(goal, constraints, transformation, FirstSuccessGreedyWIR())
+    constraints = [StrictWordSwap(rules, tagger),
+                   MaskedLMFluency(backbones.mlm, backbones.mlm_tokenizer, params.strict_max_log_prob_drop),
+                   # rule 6 of attack_workers.attack.strict: the windows around the swap, before and after it
+                   LocalSentenceEncoder(backbones.sentence_model, threshold=params.strict_window_similarity,
+                                        window_size=STRICT_WINDOW_WORDS, compare_against_original=False)]
+    return Rules(tuple(sorted(ALL_STOPWORDS)), constraints, rewrite=reinflected, first_flip=True,
+                 second_sentence_only=True)
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -197,18 +219,18 @@ PROTOCOLS: dict[str, Protocol] = {
         name="textattack",
         description="TextAttack 0.3.11 BERTAttackLi2020 (lenient: whole-text sentence cosine >= 0.2) and "
                     "textattack.metrics definitions",
-        build=build_textattack, summarize=textattack_metrics),
+        rules=textattack_rules, summarize=textattack_metrics),
     "vda-paper": Protocol(
         name="vda-paper",
         description="the VDA authors' BERT-Attack script (bert_robust.py): counter-fitted word cosine filter, "
                     "first flip wins, and its metric definitions",
-        build=build_vda_paper, summarize=vda_paper_metrics),
+        rules=vda_paper_rules, summarize=vda_paper_metrics),
     "strict": Protocol(
         name="strict",
         description="vda-paper's search and metrics with human-aligned word rules (after Morris et al. 2020): "
                     "same tag in context and inflection, WordNet synonym or counter-fitted cosine >= "
                     "strict_word_similarity_threshold with vectors on both sides, no stop-word swap",
-        build=build_strict, summarize=vda_paper_metrics),
+        rules=strict_rules, summarize=vda_paper_metrics),
 }
 
 
@@ -222,7 +244,24 @@ def get_protocol(name: str) -> Protocol:
     return PROTOCOLS[name]
 
 
-def attack_key(protocol: str, params: AttackParams, identity: dict[str, Any]) -> str:
-    """Hash of everything that decides an example's outcome besides the checkpoint itself."""
-    payload = {"protocol": protocol, "params": params.to_dict(), **identity}
+def union_key(protocol: str, params: AttackParams, identity: dict[str, Any], skip_broken: bool = False) -> str:
+    """Hash of everything that decides an example's outcome besides the checkpoint and the attack recipe.
+
+    The attacks of one evaluation (``--attacks``) share it, and the store's union rows combine the
+    attack keys of a checkpoint that have the same union key. ``skip_broken`` (an example an earlier
+    attack broke is not attacked by the later ones) keys another union: its per-attack rows are incomplete.
+    """
+    return _hash({"protocol": protocol, "params": params.to_dict(), **identity,
+                  **({"skip_broken": True} if skip_broken else {})})
+
+
+def attack_key(protocol: str, params: AttackParams, identity: dict[str, Any], attack: str = "bert-attack",
+               skip_broken: bool = False) -> str:
+    """Hash of everything that decides an example's outcome besides the checkpoint itself: the union key's
+    payload plus the attack recipe's name, so rows of two attacks never share a key."""
+    return _hash({"protocol": protocol, "params": params.to_dict(), "attack": attack, **identity,
+                  **({"skip_broken": True} if skip_broken else {})})
+
+
+def _hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -27,12 +27,16 @@ def load_sentence_model(spec: str, device: str | torch.device = "cpu") -> Any:
 
 
 class LocalSentenceEncoder(SentenceEncoder):
-    """Cosine similarity of sentence-transformers embeddings; ``threshold`` as in TextAttack."""
+    """Similarity of sentence-transformers embeddings; ``threshold``, ``metric`` ("cosine" or "angular"),
+    window and comparison text as in TextAttack's ``SentenceEncoder`` (the textattack protocol: whole-text
+    cosine against the original; the textfooler recipe: angular similarity of a 15-word window against
+    the text before the swap)."""
 
     def __init__(self, sentence_model: Any, threshold: float, window_size: int | None = None,
-                 batch_size: int = 64) -> None:
-        super().__init__(threshold=threshold, metric="cosine", compare_against_original=True,
-                         window_size=window_size)
+                 batch_size: int = 64, metric: str = "cosine", compare_against_original: bool = True,
+                 skip_text_shorter_than_window: bool = False) -> None:
+        super().__init__(threshold=threshold, metric=metric, compare_against_original=compare_against_original,
+                         window_size=window_size, skip_text_shorter_than_window=skip_text_shorter_than_window)
         self.encoder = sentence_model  # a loaded SentenceTransformer, shared by every attack of a worker
         self.batch_size = batch_size
         # ``SentenceEncoder._sim_score`` calls ``self.model.encode``: point it at this object.

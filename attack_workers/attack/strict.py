@@ -21,7 +21,15 @@ the same picture: "a lot smarter" -> "a lots smarter", "to watch" -> "to watched
 4. **no stop word is swapped**, in any case and in either direction ("A" -> "as", "has" -> "having");
 5. **it reads as idiomatic English in its sentence**: with the position masked, the masked LM
    finds the substitute at most ``AttackParams.strict_max_log_prob_drop`` nats less likely than
-   the original (``MaskedLMFluency``): "special effects" -> "special results" is refused.
+   the original (``MaskedLMFluency``);
+6. **the phrase keeps its meaning**: the sentence encoder's cosine between the 7-word windows
+   around the swap, before and after, is at least ``AttackParams.strict_window_similarity``
+   (TextFooler's windowed USE check, with the packaged MiniLM): "put in for that effort" ->
+   "place in for that endeavor", "class reversal" -> "family reversal" are refused;
+7. **names, collocations and articles stay intact**: a capitalised word inside a sentence (a name
+   or a title: "Auto Focus") and a word that forms a WordNet multi-word lemma with a neighbour
+   ("special effects", "sick joke") are never swapped, and a swap after "a"/"an" must keep the
+   article right ("an unusual" -> "an strange" is refused).
 
 Every protocol also refuses numbers, negations and un-/in- forms (``transformation._allowed_swap``),
 sub-token non-words (``relations.is_english_word``) and capitalised stop words
@@ -98,6 +106,50 @@ def wordnet_equivalents(lemma: str, word_class: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def starts_sentence(text: Any, index: int) -> bool:
+    """Whether word ``index`` of the ``AttackedText`` opens the text or follows a sentence end."""
+    before = text.text_until_word_index(index).rstrip()
+    return not before or before[-1] in ".!?:;\"'(-"
+
+
+def is_name_or_title(text: Any, index: int) -> bool:
+    """A capitalised word that does not start a sentence: in reviews a name or a title ("Auto Focus")."""
+    return text.words[index][:1].isupper() and not starts_sentence(text, index)
+
+
+_SILENT_H = ("hour", "honest", "honor", "honour", "heir")
+_CONSONANT_SOUND = ("uni", "use", "usu", "uti", "eu", "one", "once", "ewe", "ure", "ura")
+
+
+def takes_an(word: str) -> bool:
+    """Whether the indefinite article before ``word`` is "an" (a spelling rule with the common exceptions)."""
+    lower = word.lower()
+    if lower.startswith(_SILENT_H):
+        return True
+    return lower[:1] in "aeiou" and not lower.startswith(_CONSONANT_SOUND)
+
+
+def article_agrees(words: Any, index: int, substitute: str) -> bool:
+    """After "a"/"an", the substitute takes the same article as the original word."""
+    if index == 0 or words[index - 1].lower() not in ("a", "an"):
+        return True
+    return takes_an(substitute) == takes_an(words[index])
+
+
+@lru_cache(maxsize=None)
+def _is_multiword_lemma(first: str, second: str) -> bool:
+    from attack_workers.lexicon.resources import load_wordnet
+
+    return bool(load_wordnet().synsets(f"{first}_{second}"))
+
+
+def in_collocation(words: Any, index: int) -> bool:
+    """Whether ``words[index]`` and a neighbour form a WordNet multi-word lemma ("special effects")."""
+    word = words[index].lower()
+    return ((index > 0 and _is_multiword_lemma(words[index - 1].lower(), word))
+            or (index + 1 < len(words) and _is_multiword_lemma(word, words[index + 1].lower())))
+
+
 class StrictRules:
     """The meaning and stop-word rules of ``strict`` for one (original, substitute) pair."""
 
@@ -145,18 +197,23 @@ class _WordSwapConstraint(Constraint):
 
 
 class StrictWordSwap(_WordSwapConstraint):
-    """TextAttack constraint: stop words, meaning and the tag in context, cheapest first."""
+    """TextAttack constraint: stop words, names, articles, collocations, meaning and the tag in context,
+    cheapest first."""
 
     def __init__(self, rules: StrictRules, tagger: Tagger) -> None:
         super().__init__()
         self.rules = rules
         self.tagger = tagger
+        self.threshold = rules.threshold  # an attribute: TextAttack's repr reads extra_repr_keys from __dict__
 
     def _check_constraint(self, transformed_text: Any, reference_text: Any) -> bool:
         indices = transformed_text.attack_attrs.get("newly_modified_indices", set())
         for index in indices:
             old, new = reference_text.words[index], transformed_text.words[index]
             if self.rules.is_stopword(old) or self.rules.is_stopword(new):
+                return False
+            if (is_name_or_title(reference_text, index) or not article_agrees(reference_text.words, index, new)
+                    or in_collocation(reference_text.words, index)):
                 return False
             tag = self.tagger.tag_at(reference_text.words, index)
             if not self.rules.same_meaning(old, new, tag):
@@ -167,10 +224,6 @@ class StrictWordSwap(_WordSwapConstraint):
 
     def extra_repr_keys(self) -> list[str]:
         return ["threshold"]
-
-    @property
-    def threshold(self) -> float:
-        return self.rules.threshold
 
 
 class MaskedLMFluency(_WordSwapConstraint):

@@ -28,9 +28,10 @@ import torch
 
 from attack_workers.attack.offline import import_textattack
 from attack_workers.attack.search import tag_rank
+from attack_workers.lexicon.words import is_whole_word
 
 import_textattack()
-from textattack.shared import AttackedText, utils  # noqa: E402
+from textattack.shared import AttackedText  # noqa: E402
 from textattack.transformations import WordSwapMaskedLM  # noqa: E402
 
 
@@ -108,15 +109,17 @@ class BertAttackWordSwap(WordSwapMaskedLM):
     def _as_word(self, token_ids: Iterable[int]) -> str | None:
         """The whole word spelled by ``token_ids``, or None for specials, sub-words and non-words.
 
-        A candidate must be exactly one TextAttack word: this rejects "##ing", punctuation, and
-        combinations such as "vivid , ly" or "scooby,," that would not replace one word by one word.
+        A candidate must be exactly one whole word (``attack_workers.lexicon.words.is_whole_word``, the
+        definition the lexicon's vocabulary and the audit share): this rejects "##ing", punctuation,
+        numbers, "½", and combinations such as "vivid , ly" or "scooby,," that would not replace one
+        word by one word.
         """
         token_ids = list(token_ids)
         if any(t in self._special_ids for t in token_ids):
             return None
         word = self._mlm_tokenizer.convert_tokens_to_string(self._mlm_tokenizer.convert_ids_to_tokens(token_ids))
         word = word.strip()
-        return word if utils.words_from_text(word) == [word] else None
+        return word if is_whole_word(word) else None
 
     @torch.inference_mode()
     def _ranked_combinations(self, top_ids: torch.Tensor) -> list[str]:

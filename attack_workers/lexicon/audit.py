@@ -120,11 +120,12 @@ def audit_summary(rows: Any) -> dict[str, float]:
     ``flagged_share`` is the headline (any flag); ``flagged_meaning_share`` counts antonym swaps and
     polarity flips, ``flagged_grammar_share`` part-of-speech and inflection changes, and each flag
     has its own share. ``hole_share`` is the share of all substitutions in successes that had no
-    vector and so passed the word filter unchecked. Rows written before a flag existed give NaN.
+    vector and so passed the word filter unchecked (``hole_substitutions`` of ``substituted_words``:
+    ``hole_shares`` pools them per dataset). Rows written before a flag existed give NaN.
     """
     succeeded = rows[rows["status"] == "succeeded"]
     names = ["num_flagged", "flagged_share", "flagged_meaning_share", "flagged_grammar_share",
-             *FLAG_SHARES.values(), "hole_share"]
+             *FLAG_SHARES.values(), "hole_share", "hole_substitutions", "substituted_words"]
     if any(c not in rows for c in (*FLAG_COLUMNS, "audit_flagged")) or succeeded["audit_flagged"].isna().any():
         return dict.fromkeys(names, math.nan)
     n = len(succeeded)
@@ -141,4 +142,23 @@ def audit_summary(rows: Any) -> dict[str, float]:
         "flagged_grammar_share": share("audit_pos_change", "audit_inflection_change"),
         **{name: share(column) for column, name in FLAG_SHARES.items()},
         "hole_share": float(succeeded["audit_unknown_pairs"].sum()) / substituted if substituted else math.nan,
+        "hole_substitutions": int(succeeded["audit_unknown_pairs"].sum()),
+        "substituted_words": substituted,
     }
+
+
+def hole_shares(summary: Any) -> list[tuple[str, str, float, int]]:
+    """(dataset/split, protocol, hole share, substituted words) pooled over a summary's attacks (union
+    rows, which repeat their attacks' rows, left out): how much of each dataset's successes passed
+    the word filter with no vector to check, i.e. how well the lexicon covers that dataset."""
+    needed = {"dataset", "split", "protocol", "hole_substitutions", "substituted_words"}
+    if summary is None or len(summary) == 0 or not needed <= set(summary.columns):
+        return []
+    rows = summary[summary["attack"] != "union"] if "attack" in summary.columns else summary
+    rows = rows.dropna(subset=["hole_substitutions", "substituted_words"])
+    out = []
+    for (dataset, split, protocol), group in rows.groupby(["dataset", "split", "protocol"], sort=True):
+        substituted = int(group["substituted_words"].sum())
+        holes = float(group["hole_substitutions"].sum())
+        out.append((f"{dataset}/{split}", str(protocol), holes / substituted if substituted else math.nan, substituted))
+    return out

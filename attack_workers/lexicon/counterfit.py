@@ -77,8 +77,34 @@ def neighbour_pairs(vectors: torch.Tensor, rho: float, limit: int, block: int) -
     return torch.cat(pairs) if pairs else torch.empty(0, 2, dtype=torch.long)
 
 
+class _PairDot(torch.autograd.Function):
+    """Dot products ``unit[i] . unit[j]`` of index pairs, with a deterministic backward pass.
+
+    Autograd's backward of the gather ``unit[pairs[:, k]]`` is ``index_put_(accumulate=True)``, which
+    on CPU with several threads adds the rows of pairs that share a word in a racing order: the
+    last bits of the gradient, hence of the built vectors and their content hash, changed from one
+    build to the next. Here the gradient is summed with ``index_add_``, which adds the pairs one
+    after another in their given order, so the result depends neither on timing nor on the number
+    of threads (``test_counterfit.py`` builds twice, and with 1 and 2 threads, at a realistic size).
+    """
+
+    @staticmethod
+    def forward(ctx, unit: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+        ctx.save_for_backward(unit, left, right)
+        return (unit[left] * unit[right]).sum(dim=1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # noqa: ANN001
+        unit, left, right = ctx.saved_tensors
+        grad = grad.unsqueeze(1)
+        out = torch.zeros_like(unit)
+        out.index_add_(0, left, grad * unit[right])
+        out.index_add_(0, right, grad * unit[left])
+        return out, None, None
+
+
 def _distance(unit: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-    return 1 - (unit[pairs[:, 0]] * unit[pairs[:, 1]]).sum(dim=1)
+    return 1 - _PairDot.apply(unit, pairs[:, 0].contiguous(), pairs[:, 1].contiguous())
 
 
 def _mean(values: torch.Tensor) -> torch.Tensor:
@@ -89,8 +115,11 @@ def counter_fit(vectors: torch.Tensor, synonyms: torch.Tensor, antonyms: torch.T
                 config: CounterFitConfig = CounterFitConfig(), seed: int = 0) -> torch.Tensor:
     """Counter-fitted, unit-length copy of ``vectors`` [N, d]; ``synonyms``/``antonyms`` are [P, 2] row pairs.
 
-    Deterministic for a given input and ``seed`` (full-batch Adam, no sampling; the seed only
-    fixes torch's state for the reproducibility of any kernel that draws).
+    Bit-reproducible on one machine for a given input, whatever the number of torch threads:
+    full-batch Adam, no sampling (the seed only fixes torch's state for any kernel that draws), and
+    the pair terms' gradients are summed in a fixed order (``_PairDot``; autograd's own backward of
+    the gather accumulated them in a racing order, so two builds gave different vectors). Another
+    CPU or torch version may still round differently.
     """
     config.validate()
     torch.manual_seed(seed)

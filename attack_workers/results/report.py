@@ -102,6 +102,7 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
         "run": rows["run_id"].astype(str),
         "checkpoint": rows["checkpoint_hash"].str[:8],
         "protocol": rows["protocol"],
+        "attack": column("attack").fillna("bert-attack"),  # a recipe, or "union" (worst case over them)
         "attack key": rows["attack_key"].str[:8],
         "data": rows["dataset"] + "/" + rows["split"],
         "n": rows["num_examples"].astype(int).astype(str),

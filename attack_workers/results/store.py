@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from attack_workers.results.union import SPARED, UNION, union_examples, union_groups
 from vda.assets import staged
 
 EXAMPLE_SCHEMA = pa.schema([
@@ -36,6 +37,8 @@ EXAMPLE_SCHEMA = pa.schema([
     ("run_id", pa.string()),
     ("attack_key", pa.string()),  # protocols.attack_key: protocol, AttackParams, MLM, encoder, data split
     ("protocol", pa.string()),
+    ("attack", pa.string()),  # the recipe: bert-attack | textfooler | pwws (attack_workers.attack.recipes)
+    ("union_key", pa.string()),  # protocols.union_key: the attack key without the recipe (the union's group)
     ("attack_params", pa.string()),  # JSON of AttackParams
     ("dataset", pa.string()),
     ("split", pa.string()),
@@ -43,7 +46,7 @@ EXAMPLE_SCHEMA = pa.schema([
     ("label", pa.int64()),
     ("clean_pred", pa.int64()),  # prediction on the original text
     ("adv_pred", pa.int64()),  # prediction on the final text (= clean_pred when skipped)
-    ("status", pa.string()),  # succeeded | failed | skipped
+    ("status", pa.string()),  # succeeded | failed | skipped | spared (not attacked: skip_broken)
     ("num_queries", pa.int64()),  # victim-model queries, initial prediction included
     ("num_words", pa.int64()),  # TextAttack's word split, all text columns
     ("num_whitespace_words", pa.int64()),  # str.split() over all text columns (the authors' script)
@@ -55,6 +58,7 @@ EXAMPLE_SCHEMA = pa.schema([
     ("seconds", pa.float64()),  # wall time of this example's attack on its worker
     ("shard_id", pa.string()),
     ("worker", pa.string()),
+    ("node_id", pa.string()),  # the Ray node the worker ran on ('' in-process; absent from stores written before)
     ("finished_at", pa.float64()),  # unix time the shard finished
     # the validity audit (attack_workers.lexicon.audit): every example, every protocol
     ("substitutions", pa.string()),  # JSON [[original word, new word], ...]
@@ -81,6 +85,7 @@ FAILURE_SCHEMA = pa.schema([
     ("recorded_at", pa.float64()),
 ])
 ROW_KEY = ["checkpoint_hash", "attack_key", "example_id"]
+_ATTACK_ORDER = {"bert-attack": 0, "textfooler": 1, "pwws": 2}  # then "union" (9): the order of tables
 
 
 class StoreError(RuntimeError):
@@ -151,6 +156,14 @@ class ResultStore:
         name = digest(sorted(r["example_id"] for r in rows))
         return _write_parquet(table, self.root / "examples" / ckpt / key / f"{name}.parquet")
 
+    def write_results(self, rows: list[dict[str, Any]]) -> list[Path]:
+        """Write a finished shard's rows, one file per (checkpoint, attack key): a ``skip_broken`` shard
+        returns the rows of every attack of its union."""
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault((row["checkpoint_hash"], row["attack_key"]), []).append(row)
+        return [self.write_examples(group) for group in groups.values()]
+
     def write_checkpoint(self, record: dict[str, Any]) -> Path:
         """Record a checkpoint's identity and manifest (one row, keyed by its content hash)."""
         return _write_parquet(pa.Table.from_pylist([record]),
@@ -175,11 +188,13 @@ class ResultStore:
                                    "example_ids": [], "error": error, "attempts": 0})
 
     def record_failed_shard(self, shard: Any, error: str, attempts: int) -> Path:
-        """A shard (``attack_workers.runtime.shards.Shard``) that failed; a later run retries its examples."""
-        target = shard.target
-        return self.write_failure({"kind": "shard", "path": target.path, "checkpoint_hash": target.checkpoint_hash,
-                                   "attack_key": target.attack_key, "example_ids": shard.example_ids,
-                                   "error": error, "attempts": attempts})
+        """A shard (``attack_workers.runtime.shards.Shard``) that failed; a later run retries its examples.
+        A ``skip_broken`` shard is recorded under each attack key of its chain (the last file is returned)."""
+        for target in (shard.target, *getattr(shard, "chain", ())):
+            path = self.write_failure({"kind": "shard", "path": target.path, "checkpoint_hash": target.checkpoint_hash,
+                                       "attack_key": target.attack_key, "example_ids": shard.example_ids,
+                                       "error": error, "attempts": attempts})
+        return path
 
     # ------------------------------------------------------------ reading
 
@@ -200,7 +215,7 @@ class ResultStore:
         if not files:
             return pd.DataFrame({name: pd.Series(dtype=field.type.to_pandas_dtype())
                                  for name, field in zip(EXAMPLE_COLUMNS, EXAMPLE_SCHEMA)})
-        rows = _read_parquet(files)
+        rows = _with_attack_columns(_read_parquet(files))
         rows = rows.sort_values("finished_at", kind="stable").drop_duplicates(ROW_KEY, keep="last")
         return rows.sort_values([*ROW_KEY[:2], "example_id"], kind="stable").reset_index(drop=True)
 
@@ -253,20 +268,55 @@ class ResultStore:
             protocol = get_protocol(first["protocol"])
             # Planned or in failed shards, not attacked yet: an interrupted evaluation and failed shards.
             wanted = self.planned_example_ids(ckpt, key) | failed.get((ckpt, key), set())
+            attacked = group[group["status"] != SPARED]  # skip_broken: the examples this attack did attack
             records.append({
                 "checkpoint_hash": ckpt, "attack_key": key, "run_id": first["run_id"],
-                "protocol": protocol.name, "dataset": first["dataset"], "split": first["split"],
-                **protocol.summarize(group),
-                **audit_summary(group),
+                "protocol": protocol.name, "attack": first["attack"], "union_key": first["union_key"],
+                "dataset": first["dataset"], "split": first["split"],
+                **protocol.summarize(attacked),
+                "num_spared": int((group["status"] == SPARED).sum()),
+                **audit_summary(attacked),
                 **flatten(json.loads(first["attack_params"]), "attack."),
                 "pending_examples": len(wanted - set(group["example_id"])),
             })
+        records += self._union_records(rows, failed)
         summary = pd.DataFrame(records)
         checkpoints = self.load_checkpoints(None if keys is None else summary["checkpoint_hash"])
         if len(checkpoints):
             manifest = checkpoints.drop(columns=[c for c in ("run_id",) if c in checkpoints])
             summary = summary.merge(manifest, on="checkpoint_hash", how="left")
         return summary
+
+    def _union_records(self, rows: pd.DataFrame, failed: dict[tuple[str, str], set[str]]) -> list[dict[str, Any]]:
+        """One summary row per checkpoint and union of two or more attacks (``attack_workers.results.union``).
+
+        Its ``attack`` is "union", its ``attack_key`` the union key, its metrics the protocol's over the
+        examples every attack finished; ``pending_examples``: the examples any of its attacks planned
+        (or lost in a failed shard) whose union outcome is not known yet; ``attacks``: the attacks in it.
+        """
+        from attack_workers.lexicon.audit import audit_summary
+        from attack_workers.attack.protocols import get_protocol
+
+        union = union_examples(rows)
+        records = []
+        for (ckpt, key), group in union_groups(rows):
+            members = group.drop_duplicates("attack_key")
+            outcomes = union[(union["checkpoint_hash"] == ckpt) & (union["attack_key"] == key)]
+            wanted = set().union(*(self.planned_example_ids(ckpt, k) | failed.get((ckpt, k), set())
+                                   | set(group.loc[group["attack_key"] == k, "example_id"])
+                                   for k in members["attack_key"]))
+            first = members.iloc[0]
+            protocol = get_protocol(first["protocol"])
+            metrics = protocol.summarize(outcomes) if len(outcomes) else {}
+            records.append({
+                "checkpoint_hash": ckpt, "attack_key": key, "run_id": first["run_id"], "protocol": protocol.name,
+                "attack": UNION, "union_key": key, "dataset": first["dataset"], "split": first["split"],
+                "attacks": ",".join(sorted(members["attack"], key=lambda a: (_ATTACK_ORDER.get(a, 9), a))),
+                **metrics, "num_spared": 0, **(audit_summary(outcomes) if len(outcomes) else {}),
+                **flatten(json.loads(first["attack_params"]), "attack."),
+                "pending_examples": len(wanted - set(outcomes["example_id"])),
+            })
+        return records
 
     def record_plan(self, checkpoint_hash: str, attack_key: str, example_ids: list[str]) -> Path:
         """Remember which examples an evaluation of this checkpoint and key set out to attack.
@@ -304,6 +354,17 @@ class ResultStore:
         return failed
 
 
+def _with_attack_columns(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of stores written before attacks had names: BERT-Attack, each attack key its own union."""
+    if "attack" not in rows:
+        rows["attack"] = None
+    if "union_key" not in rows:
+        rows["union_key"] = None
+    rows["attack"] = rows["attack"].fillna("bert-attack")
+    rows["union_key"] = rows["union_key"].fillna(rows["attack_key"])
+    return rows
+
+
 def _shard_failure_prefix(checkpoint_hash: str, attack_key: str) -> str:
     """File names of a failed shard of this checkpoint and key start with this (``write_failure``)."""
     return f"shard-{checkpoint_hash}-{attack_key}-"
@@ -325,7 +386,8 @@ def format_paper_table(summary: pd.DataFrame, extra_columns: tuple[str, ...] = (
     Att Acc carries its 95 % Wilson interval over the checkpoint's examples, "0.210 [0.185, 0.237]":
     at the paper's sample sizes the interval is as wide as many of the differences it reports.
     A "Flagged" column (the share of successful attacks the validity audit flags) follows when
-    the summary has ``flagged_share``.
+    the summary has ``flagged_share``, after "Holes" (the share of their substitutions that had no
+    word vector, so the word filter could not check them); the hole share per dataset follows the table.
     """
     from attack_workers.results.uncertainty import format_ci, format_number
 
@@ -335,15 +397,22 @@ def format_paper_table(summary: pd.DataFrame, extra_columns: tuple[str, ...] = (
     if unknown:
         raise ValueError(f"unknown summary column(s) {unknown}; known: {', '.join(summary.columns)}")
     flagged = "flagged_share" in summary.columns
-    numbers = ["n", "Ori Acc", "Att Acc", "Q Num", "Perturb", *(["Flagged"] if flagged else [])]
-    header = ["run_id", "checkpoint", "protocol", "data", *extra_columns, *numbers]
+    attacks = "attack" in summary.columns and set(summary["attack"].dropna()) != {"bert-attack"}
+    holes = "hole_share" in summary.columns
+    numbers = ["n", "Ori Acc", "Att Acc", "Q Num", "Perturb", *(["Holes"] if holes else []),
+               *(["Flagged"] if flagged else [])]
+    header = ["run_id", "checkpoint", "protocol", *(["attack"] if attacks else []), "data", *extra_columns, *numbers]
     lines = []
-    for rec in summary.sort_values(["run_id", "protocol"], kind="stable").to_dict("records"):
+    order = summary.assign(_attack=summary["attack"].map(lambda a: (_ATTACK_ORDER.get(a, 9), str(a)))
+                           if "attack" in summary.columns else 0)
+    for rec in order.sort_values(["run_id", "protocol", "_attack"], kind="stable").to_dict("records"):
         lines.append([str(rec["run_id"]), str(rec["checkpoint_hash"])[:8], rec["protocol"],
+                      *([str(rec["attack"])] if attacks else []),
                       f"{rec['dataset']}/{rec['split']}", *(str(rec[c]) for c in extra_columns),
                       str(rec["num_examples"]), format_number(rec["clean_acc"]),
                       format_ci(rec["attack_acc"], rec["attack_acc_low"], rec["attack_acc_high"]),
                       format_number(rec["avg_queries"]), format_number(rec["perturbed_pct"]),
+                      *([format_number(rec["hole_share"])] if holes else []),
                       *([format_number(rec["flagged_share"])] if flagged else [])])
     widths = [max(len(h), *(len(v[i]) for v in lines)) for i, h in enumerate(header)]
     first_number = len(header) - len(numbers)
@@ -352,4 +421,10 @@ def format_paper_table(summary: pd.DataFrame, extra_columns: tuple[str, ...] = (
         return "  ".join(v.rjust(w) if i >= first_number else v.ljust(w)
                          for i, (v, w) in enumerate(zip(values, widths)))
 
-    return "\n".join([render(header), render(["-" * w for w in widths]), *map(render, lines)])
+    from attack_workers.lexicon.audit import hole_shares
+
+    per_dataset = [f"{data} {protocol} {format_number(share)} of {n}"
+                   for data, protocol, share, n in hole_shares(summary)]
+    footer = ["hole share per dataset (substituted words of successes with no word vector): " + "; ".join(per_dataset)]
+    return "\n".join([render(header), render(["-" * w for w in widths]), *map(render, lines),
+                      *(footer if per_dataset else [])])

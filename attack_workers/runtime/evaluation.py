@@ -32,7 +32,8 @@ from attack_workers.runtime.checkpoints import (
     vet_checkpoint,
 )
 from attack_workers.runtime.identity import directory_hash, resolve_encoder_path
-from attack_workers.attack.protocols import AttackParams, attack_key, get_protocol
+from attack_workers.attack.protocols import AttackParams, attack_key, get_protocol, union_key
+from attack_workers.attack.recipes import DEFAULT_ATTACK, parse_attacks
 from attack_workers.runtime.shards import CheckpointTarget, Shard, ShardResult, plan_shards, select_examples
 from attack_workers.results.store import ResultStore
 from attack_workers.runtime.worker import WorkerConfig
@@ -55,9 +56,17 @@ class EvalConfig:
     seed: int = 0  # example sampling
     params: AttackParams = field(default_factory=AttackParams)
     shard_size: int = 10  # examples per shard: the unit of retry, resume and load balancing
+    # attack recipes (attack_workers.attack.recipes.ATTACKS), each its own attack key; several add union rows
+    attacks: tuple[str, ...] = (DEFAULT_ATTACK,)
+    # only the union is wanted: an example one attack broke is not attacked by the later ones (their
+    # per-attack numbers are then incomplete); keyed apart from a full evaluation
+    skip_broken: bool = False
 
     def validate(self) -> EvalConfig:
         get_protocol(self.protocol)
+        parse_attacks(self.attacks)
+        if self.skip_broken and len(self.attacks) < 2:
+            raise EvaluationError(f"skip_broken (--union-only) needs two or more attacks, got {list(self.attacks)}")
         self.params.validate()
         if self.split not in SPLITS:
             raise EvaluationError(f"split {self.split!r} is unknown; use one of {', '.join(SPLITS)}")
@@ -105,7 +114,8 @@ class Planner:
         self.config = config.validate()
         self.worker = worker
         self._tasks: dict[str, TaskData] = {}
-        self._lexicon_hash: str | None = None
+        self._lexicon_specs: dict[str, Any] = {}  # data config -> LexiconSpec of its dataset's words
+        self._lexicon_hashes: dict[Any, str] = {}
         try:  # once, before any checkpoint: a bad --mlm/--encoder is a usage error
             self._mlm, self._mlm_tokenizer = load_mlm(worker.mlm)
             self._identity = {"mlm": directory_hash(resolve_mlm_path(worker.mlm)),
@@ -124,43 +134,72 @@ class Planner:
                 plan.problems.append(vetted)
                 continue
             try:
-                target, examples = self.target(vetted)
+                targets, examples = self.targets(vetted)
             except ValueError as exc:  # DataError, VocabularyMismatchError, label/split mismatches
                 plan.problems.append(CheckpointProblem(vetted.path, str(exc)))
                 continue
-            if any((t.checkpoint_hash, t.attack_key) == (target.checkpoint_hash, target.attack_key)
+            first = targets[0]
+            if any((t.checkpoint_hash, t.attack_key) == (first.checkpoint_hash, first.attack_key)
                    for t in plan.targets):
                 log.info("%s: same content as a checkpoint already planned; attacked once", vetted.path)
                 continue
             store.write_checkpoint(vetted.record())
-            store.record_plan(target.checkpoint_hash, target.attack_key, [e.id for e in examples])
-            done = store.done_example_ids(target.checkpoint_hash, target.attack_key)
-            remaining = [e for e in examples if e.id not in done]
-            plan.targets.append(target)
-            plan.shards.extend(plan_shards(target, remaining, self.config.shard_size))
-            plan.examples_total += len(examples)
-            plan.examples_already_done += len(examples) - len(remaining)
+            remaining: dict[str, list[Example]] = {}
+            for target in targets:  # one attack key per attack: rows of two attacks never mix
+                store.record_plan(target.checkpoint_hash, target.attack_key, [e.id for e in examples])
+                done = store.done_example_ids(target.checkpoint_hash, target.attack_key)
+                remaining[target.attack_key] = [e for e in examples if e.id not in done]
+                plan.targets.append(target)
+                plan.examples_total += len(examples)
+                plan.examples_already_done += len(examples) - len(remaining[target.attack_key])
+            if self.config.skip_broken:  # every attack in order on one example, in one shard
+                missing = {e.id for rest in remaining.values() for e in rest}
+                todo = [e for e in examples if e.id in missing]
+                plan.shards.extend(plan_shards(first, todo, self.config.shard_size, chain=tuple(targets[1:])))
+            else:
+                for target in targets:
+                    plan.shards.extend(plan_shards(target, remaining[target.attack_key], self.config.shard_size))
         return plan
 
-    def lexicon_hash(self) -> str:
-        """Content hash of the word lexicon, built here on first need (minutes, once per cache).
+    def lexicon_hash(self, spec: Any = None) -> str:
+        """Content hash of the word lexicon ``spec`` (default: the default lexicon), built here on first
+        need (minutes, once per cache).
 
         Built by the planner so that the workers find it ready, and only once a checkpoint has
         passed its checks (a refused checkpoint never costs a build). The hash keys the rows:
         rebuilt vectors never mix with rows of the old ones.
         """
-        if self._lexicon_hash is None:
-            from attack_workers.lexicon.vectors import LexiconSpec, load_lexicon
+        from attack_workers.lexicon import vectors
 
+        spec = spec or vectors.LexiconSpec(encoder=self.worker.encoder, mlm=self.worker.mlm)
+        if spec not in self._lexicon_hashes:
             try:
-                lexicon = load_lexicon(LexiconSpec(encoder=self.worker.encoder, mlm=self.worker.mlm))
+                self._lexicon_hashes[spec] = vectors.load_lexicon(spec).content_hash
             except OSError as exc:  # MissingAssetError: WordNet/VADER/MR not provisioned
                 raise EvaluationError(f"the word lexicon cannot be built: {exc}") from None
-            self._lexicon_hash = lexicon.content_hash
-        return self._lexicon_hash
+        return self._lexicon_hashes[spec]
+
+    def lexicon_spec(self, data: DataConfig) -> Any:
+        """The word lexicon of ``data``'s dataset: the default vocabulary plus the words of the dataset
+        (every split, uncapped, so all checkpoints of one dataset share it) that it lacks."""
+        from attack_workers.lexicon.vectors import spec_for_task
+
+        whole = dataclasses.replace(data, max_train_examples=0, max_eval_examples=0, extra_train_file="")
+        key = json.dumps(dataclasses.asdict(whole), sort_keys=True)
+        if key not in self._lexicon_specs:
+            self._lexicon_specs[key] = spec_for_task(self._task(whole), self.worker.encoder, self.worker.mlm,
+                                                     self._mlm_tokenizer)
+        return self._lexicon_specs[key]
 
     def target(self, info: CheckpointInfo) -> tuple[CheckpointTarget, list[Example]]:
-        """Raises ``CheckpointProblem``-worthy errors (ValueError subclasses) with the reason."""
+        """The first attack's target (``targets``) and the examples."""
+        targets, chosen = self.targets(info)
+        return targets[0], chosen
+
+    def targets(self, info: CheckpointInfo) -> tuple[list[CheckpointTarget], list[Example]]:
+        """One target per attack of the config, in its order, and the examples they all attack.
+
+        Raises ``CheckpointProblem``-worthy errors (ValueError subclasses) with the reason."""
         # Imported here: the package imports this module, and `python -m attack_workers.attack.attack_version`
         # must not find its module imported before it runs.
         from attack_workers.attack.attack_version import attack_code_identity
@@ -174,15 +213,20 @@ class Planner:
         chosen = select_examples(examples, n, self.config.seed)
         if not chosen:
             raise ValueError(f"no examples to attack: split {self.config.split!r} of {task.name} is empty")
-        identity = {**self._identity, **attack_code_identity(), "lexicon": self.lexicon_hash(), "dataset": task.name,
+        lexicon = self.lexicon_spec(data)
+        identity = {**self._identity, **attack_code_identity(), "lexicon": self.lexicon_hash(lexicon),
+                    "dataset": task.name,
                     "split": self.config.split, "split_hash": task.split_hash(self.config.split)}
-        target = CheckpointTarget(
+        config = self.config
+        union = union_key(config.protocol, config.params, identity, config.skip_broken)
+        targets = [CheckpointTarget(
             path=info.path, checkpoint_hash=info.checkpoint_hash, run_id=info.manifest.run_id,
-            protocol=self.config.protocol, params=self.config.params,
-            attack_key=attack_key(self.config.protocol, self.config.params, identity), dataset=task.name,
-            split=self.config.split, text_columns=task.text_columns, max_length=data.max_length,
-            lexicon_hash=identity["lexicon"])
-        return target, chosen
+            protocol=config.protocol, params=config.params,
+            attack_key=attack_key(config.protocol, config.params, identity, attack, config.skip_broken),
+            dataset=task.name, split=config.split, text_columns=task.text_columns, max_length=data.max_length,
+            lexicon_hash=identity["lexicon"], attack=attack, union_key=union, lexicon=lexicon)
+            for attack in config.attacks]
+        return targets, chosen
 
     def _data_config(self, info: CheckpointInfo) -> DataConfig:
         raw = info.manifest.config.get("data")
@@ -286,7 +330,7 @@ def _record_skipped(store: ResultStore, problems: Sequence[CheckpointProblem]) -
 
 def _writer(store: ResultStore) -> Any:
     def write(shard: Shard, result: ShardResult) -> None:
-        store.write_examples(result.rows)
+        store.write_results(result.rows)
 
     return write
 

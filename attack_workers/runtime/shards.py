@@ -32,6 +32,11 @@ class CheckpointTarget:
     text_columns: tuple[str, ...]
     max_length: int  # classifier truncation, from the checkpoint's training config
     lexicon_hash: str  # the word lexicon the attack key names; a worker holding another one refuses the shard
+    attack: str = "bert-attack"  # the recipe (attack_workers.attack.recipes.ATTACKS); named in attack_key
+    union_key: str = ""  # the attack key without the recipe: the attacks of one evaluation share it
+    # the word lexicon's LexiconSpec (attack_workers.lexicon.vectors.spec_for_task: the dataset's words);
+    # a worker whose cache lacks it builds it. None: the default lexicon
+    lexicon: Any = None
 
 
 @dataclass(frozen=True)
@@ -39,10 +44,14 @@ class Shard:
     target: CheckpointTarget
     examples: tuple[Example, ...]
     shard_id: str = field(default="")
+    # skip_broken: the union's later attacks, run after ``target`` on each example in this order; an
+    # example one of them broke is recorded as spared by the rest (rows of every target come back)
+    chain: tuple[CheckpointTarget, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.shard_id:
-            ids = [self.target.checkpoint_hash, self.target.attack_key, *sorted(e.id for e in self.examples)]
+            keys = [t.attack_key for t in (self.target, *self.chain)]
+            ids = [self.target.checkpoint_hash, *keys, *sorted(e.id for e in self.examples)]
             object.__setattr__(self, "shard_id", digest(ids))
 
     @property
@@ -73,8 +82,10 @@ def select_examples(examples: Sequence[Example], num_examples: int, seed: int) -
     return order[:num_examples]
 
 
-def plan_shards(target: CheckpointTarget, examples: Sequence[Example], shard_size: int) -> list[Shard]:
-    """Consecutive slices of ``examples``, ``shard_size`` each (the last may be smaller)."""
+def plan_shards(target: CheckpointTarget, examples: Sequence[Example], shard_size: int,
+                chain: tuple[CheckpointTarget, ...] = ()) -> list[Shard]:
+    """Consecutive slices of ``examples``, ``shard_size`` each (the last may be smaller); ``chain``: see ``Shard``."""
     if shard_size < 1:
         raise ValueError(f"shard_size={shard_size}: must be >= 1")
-    return [Shard(target, tuple(examples[i:i + shard_size])) for i in range(0, len(examples), shard_size)]
+    return [Shard(target, tuple(examples[i:i + shard_size]), chain=chain)
+            for i in range(0, len(examples), shard_size)]

@@ -9,6 +9,7 @@ keep coming (the pool prefers to send them to the worker that already holds it).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -53,6 +54,7 @@ class AttackWorker:
         from attack_workers.lexicon.relations import is_english_word
         from attack_workers.attack.sentence_encoder import load_sentence_model
         from attack_workers.lexicon.tagger import Tagger
+        from attack_workers.lexicon.words import whole_word_tokens
         from vda.mlm import load_mlm
 
         torch.set_num_threads(max(1, config.num_threads))
@@ -62,25 +64,33 @@ class AttackWorker:
         else:
             self.device = config.device
         mlm, mlm_tokenizer = load_mlm(config.mlm, self.device)
-        lexicon = load_lexicon(LexiconSpec(encoder=config.encoder, mlm=config.mlm))
+        default_lexicon = LexiconSpec(encoder=config.encoder, mlm=config.mlm)
+        lexicon = load_lexicon(default_lexicon)
+        self._lexicons = {default_lexicon: lexicon}  # by spec: one per dataset the shards attack
         tagger = Tagger()
         self.backbones = Backbones(mlm, mlm_tokenizer, load_sentence_model(config.encoder, self.device), lexicon, tagger)
-        mlm_words = {t for t in mlm_tokenizer.get_vocab() if t.isalpha()}  # whole-word tokens: words by construction
-        self.auditor = Auditor(lexicon.cosine, lambda word: word.lower() in mlm_words or is_english_word(word), tagger)
+        mlm_words = {t.lower() for t in whole_word_tokens(mlm_tokenizer)}  # words by construction
+        self._is_known_word = lambda word: word.lower() in mlm_words or is_english_word(word)
+        self.auditor = Auditor(lexicon.cosine, self._is_known_word, tagger)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{self.device}"
+        self.node_id = ray_node_id()  # the host name alone does not tell two Ray nodes on one machine apart
         self._checkpoint_hash: str | None = None
         self._wrapper: Any = None
         self._attacks: dict[tuple[Any, ...], Any] = {}
 
     def describe(self) -> dict[str, Any]:
         """Where this worker runs; the pool calls it to know the worker started."""
-        return {"worker": self.name, "device": self.device, "checkpoint": self._checkpoint_hash}
+        return {"worker": self.name, "node_id": self.node_id, "device": self.device,
+                "checkpoint": self._checkpoint_hash}
 
     def attack_shard(self, shard: Shard) -> ShardResult:
         """Attack every example of ``shard``; exceptions propagate (the pool records the shard as failed)."""
         started, cpu_started = time.perf_counter(), time.process_time()
-        attack = self._attack_for(shard.target)
-        rows = [self._attack_example(attack, shard, example) for example in shard.examples]
+        if shard.chain:
+            rows = self._attack_chain(shard)
+        else:
+            attack = self._attack_for(shard.target)
+            rows = [self._attack_example(attack, shard, example) for example in shard.examples]
         return ShardResult(shard.shard_id, rows, self.name, time.perf_counter() - started,
                            time.process_time() - cpu_started)
 
@@ -90,27 +100,57 @@ class AttackWorker:
         self._check_lexicon(target)
         if target.checkpoint_hash != self._checkpoint_hash:
             self._load_checkpoint(target)
-        key = (target.protocol, target.params, target.text_columns)
+        key = (target.protocol, target.attack, target.params, target.text_columns)
         if key not in self._attacks:
             from attack_workers.attack.protocols import get_protocol
 
             build = get_protocol(target.protocol).build
-            self._attacks[key] = build(self._wrapper, self.backbones, target.params, target.text_columns)
+            self._attacks[key] = build(self._wrapper, self.backbones, target.params, target.text_columns,
+                                       attack=target.attack)
         return self._attacks[key]
 
-    def _check_lexicon(self, target: CheckpointTarget) -> None:
-        """Refuse a shard planned with other word vectors: its rows would be stored under the wrong key.
+    def _attack_chain(self, shard: Shard) -> list[dict[str, Any]]:
+        """``skip_broken``: the shard's attacks in order on each example; once one breaks it, the later
+        ones record it as spared (not attacked) instead of attacking it."""
+        rows = []
+        for example in shard.examples:
+            broken: dict[str, Any] | None = None
+            for target in (shard.target, *shard.chain):
+                if broken is not None:
+                    rows.append(spared_row(broken, target, self.name))
+                    continue
+                row = self._attack_example(self._attack_for(target), dataclasses.replace(shard, target=target),
+                                           example)
+                rows.append(row)
+                broken = row if row["status"] == "succeeded" else None
+        return rows
 
-        The lexicon build is seeded but not bit-reproducible across machines (threaded reductions),
-        so a cluster node that built its own copy can hold other vectors than the planner's.
+    def _check_lexicon(self, target: CheckpointTarget) -> None:
+        """Use the word lexicon the shard was planned with (its dataset's); refuse other vectors.
+
+        A node whose cache lacks it builds its own (minutes, once): the build is bit-reproducible
+        on one kind of machine, so its content hash matches the planner's and the shard is
+        attacked. Another CPU or torch version may round differently; then the rows would be
+        stored under a key that names other vectors, so the shard is refused.
         """
-        lexicon = self.backbones.lexicon
+        from attack_workers.lexicon.audit import Auditor
+        from attack_workers.lexicon.vectors import LexiconSpec, load_lexicon
+
+        spec = target.lexicon or LexiconSpec(encoder=self.config.encoder, mlm=self.config.mlm)
+        if spec not in self._lexicons:
+            self._lexicons[spec] = load_lexicon(spec)  # built here when this node's cache lacks it
+        lexicon = self._lexicons[spec]
         if lexicon.content_hash != target.lexicon_hash:
             raise LexiconMismatchError(
                 f"worker {self.name} holds word lexicon {lexicon.content_hash} ({lexicon.directory}) but the "
-                f"evaluation was planned with {target.lexicon_hash}: the lexicon build is not bit-reproducible "
-                "across machines. Give every node the planner's lexicon: put VDA_CACHE_DIR on shared storage, "
-                "or copy the planner's <VDA_CACHE_DIR>/lexicon directory to the node and restart its workers")
+                f"evaluation was planned with {target.lexicon_hash}: this node's build (or copy) of the lexicon "
+                "has other vectors, e.g. another CPU or torch version rounded differently. Give every node the "
+                "planner's lexicon: put VDA_CACHE_DIR on shared storage, or copy the planner's "
+                f"<VDA_CACHE_DIR>/word-vectors/{lexicon.directory.name} directory to the node and restart its workers")
+        if lexicon is not self.backbones.lexicon:  # another dataset's lexicon: its filter and the audit's cosines
+            self.backbones = dataclasses.replace(self.backbones, lexicon=lexicon)
+            self.auditor = Auditor(lexicon.cosine, self._is_known_word, self.backbones.tagger)
+            self._attacks = {}
 
     def _load_checkpoint(self, target: CheckpointTarget) -> None:
         """Replace the held classifier (one at a time keeps worker memory flat over long sweeps)."""
@@ -138,11 +178,19 @@ class AttackWorker:
         started = time.perf_counter()
         result = attack.attack(OrderedDict(zip(target.text_columns, texts)), example.label)
         seconds = time.perf_counter() - started
-        return result_row(result, target, example, shard.shard_id, self.name, seconds, self.auditor)
+        return result_row(result, target, example, shard.shard_id, self.name, seconds, self.auditor, self.node_id)
+
+
+def ray_node_id() -> str:
+    """The id of the Ray node this process runs on; '' outside Ray (a worker used in-process)."""
+    import sys
+
+    ray = sys.modules.get("ray")  # not imported here when the worker runs without Ray
+    return ray.get_runtime_context().get_node_id() if ray is not None and ray.is_initialized() else ""
 
 
 def result_row(result: Any, target: CheckpointTarget, example: Example, shard_id: str, worker: str,
-               seconds: float, auditor: Any) -> dict[str, Any]:
+               seconds: float, auditor: Any, node_id: str = "") -> dict[str, Any]:
     """One store row (``store.EXAMPLE_SCHEMA``) from a TextAttack ``AttackResult``, audited by ``auditor``."""
     from textattack.attack_results import FailedAttackResult, SkippedAttackResult, SuccessfulAttackResult
 
@@ -160,6 +208,8 @@ def result_row(result: Any, target: CheckpointTarget, example: Example, shard_id
         "run_id": target.run_id,
         "attack_key": target.attack_key,
         "protocol": target.protocol,
+        "attack": target.attack,
+        "union_key": target.union_key,
         "attack_params": json.dumps(target.params.to_dict(), sort_keys=True),
         "dataset": target.dataset,
         "split": target.split,
@@ -179,6 +229,20 @@ def result_row(result: Any, target: CheckpointTarget, example: Example, shard_id
         "seconds": seconds,
         "shard_id": shard_id,
         "worker": worker,
+        "node_id": node_id,
         "finished_at": time.time(),
         **auditor.audit(original.words, perturbed.words, changed),
     }
+
+
+def spared_row(broken: dict[str, Any], target: CheckpointTarget, worker: str) -> dict[str, Any]:
+    """The row of ``target``'s attack for an example an earlier attack of its union broke (``broken``, its row):
+    status ``spared``, not attacked, no substitution (``skip_broken``; per-attack metrics leave it out)."""
+    from attack_workers.lexicon.audit import AUDIT_COLUMNS
+
+    clean = {column: False for column in AUDIT_COLUMNS if column.startswith("audit_")}
+    return {**broken, **clean, "attack_key": target.attack_key, "attack": target.attack,
+            "union_key": target.union_key, "status": "spared", "adv_pred": broken["clean_pred"], "num_queries": 0,
+            "words_changed": 0, "perturbed_text": broken["original_text"], "perturbed_text_b": broken["original_text_b"],
+            "seconds": 0.0, "worker": worker, "finished_at": time.time(), "substitutions": "[]",
+            "audit_min_cos": float("nan"), "audit_unknown_pairs": 0}

@@ -62,16 +62,20 @@ def make_checkpoint(directory: Path, dataset: Path, text_columns: tuple[str, ...
 
 
 def example_row(example_id: str, status: str = "failed", checkpoint: str = "c1", key: str = "k1",
-                protocol: str = "textattack", finished_at: float = 1.0, **overrides: Any) -> dict[str, Any]:
-    """A made-up store row (``store.EXAMPLE_SCHEMA``) for tests of the store and of resume planning."""
+                protocol: str = "textattack", finished_at: float = 1.0, attack: str = "bert-attack",
+                union: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A made-up store row (``store.EXAMPLE_SCHEMA``) for tests of the store and of resume planning;
+    ``union``: the union key (default: the attack key, a union of one attack)."""
     row = {
         "checkpoint_hash": checkpoint, "run_id": f"run-{checkpoint}", "attack_key": key, "protocol": protocol,
+        "attack": attack, "union_key": key if union is None else union,
         "attack_params": json.dumps({"max_candidates": 48}), "dataset": "reviews", "split": "dev",
         "example_id": example_id, "label": 1, "clean_pred": 1 if status != "skipped" else 0,
         "adv_pred": 0 if status == "succeeded" else 1, "status": status, "num_queries": 10, "num_words": 10,
         "num_whitespace_words": 10, "words_changed": 1 if status == "succeeded" else 0,
         "original_text": f"text {example_id}", "original_text_b": None, "perturbed_text": f"text {example_id}",
-        "perturbed_text_b": None, "seconds": 0.5, "shard_id": "s", "worker": "w", "finished_at": finished_at,
+        "perturbed_text_b": None, "seconds": 0.5, "shard_id": "s", "worker": "w", "node_id": "n",
+        "finished_at": finished_at,
         "substitutions": "[]", "audit_antonym": False, "audit_polarity_flip": False, "audit_nonword": False,
         "audit_min_cos": float("nan"), "audit_unknown_pairs": 0, "audit_hole": False, "audit_pos_change": False,
         "audit_inflection_change": False, "audit_stopword_swap": False, "audit_flagged": False,
@@ -127,7 +131,8 @@ def local_ray() -> Iterator[Any]:
 # filter lets its predictions flip, so the bookkeeping of successes is tested, and
 # test_vda_paper_keeps_only_substitutes_above_the_word_threshold checks that the filter is applied.
 LOOSE_WORD_THRESHOLD = 0.3
-LOOSE_STRICT = {"strict_word_similarity_threshold": LOOSE_WORD_THRESHOLD, "strict_max_log_prob_drop": 4.0}
+LOOSE_STRICT = {"strict_word_similarity_threshold": LOOSE_WORD_THRESHOLD, "strict_max_log_prob_drop": 4.0,
+                "strict_window_similarity": 0.5}
 
 
 def _plan_shard(checkpoint, store, protocol, max_candidates=8, loose_strict=False):

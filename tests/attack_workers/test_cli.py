@@ -45,9 +45,10 @@ def test_summary_prints_the_papers_columns(tmp_path, capsys, make_shard):
     store.write_examples(make_shard(["e4"], status="failed", protocol="vda-paper"))
     assert main(["summary", "--store", str(tmp_path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert all(h in lines[0] for h in ("Ori Acc", "Att Acc", "Q Num", "Perturb", "Flagged"))
-    # vda-paper: 4 correct, 1 robust (Wilson 1/4: [0.046, 0.699]); queries 10 - 1 each; perturbed 10% on 3 of 4
-    assert lines[2].split()[-8:] == ["4", "1.000", "0.250", "[0.046,", "0.699]", "9.000", "7.500", "0.000"]
+    assert all(h in lines[0] for h in ("Ori Acc", "Att Acc", "Q Num", "Perturb", "Holes", "Flagged"))
+    # vda-paper: 4 correct, 1 robust (Wilson 1/4: [0.046, 0.699]); queries 10 - 1 each; perturbed 10% on 3 of 4;
+    # no hole, nothing flagged
+    assert lines[2].split()[-9:] == ["4", "1.000", "0.250", "[0.046,", "0.699]", "9.000", "7.500", "0.000", "0.000"]
     assert main(["summary", "--store", str(tmp_path), "--csv"]) == 0
     header = capsys.readouterr().out.splitlines()[0].split(",")
     assert {"attack_success_rate", "attack_acc_low", "attack_acc_high"} <= set(header)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,34 @@ def test_validation_rejects_a_broken_config():
     config["available_node_types"]["gpu_worker"]["min_workers"] = "zero"
     with pytest.raises(jsonschema.ValidationError):
         _validated(config)
+
+
+def _cluster_check():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cluster_check", REPO / "scripts" / "cluster_check.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cluster_check_runs_cluster_yamls_own_start_commands(tmp_path):
+    """scripts/cluster_check.py derives its `ray start` lines and shared cache from cluster.yaml (so the two
+    cannot drift); a cluster.yaml edit it cannot translate fails here, not minutes into the check."""
+    check = _cluster_check()
+    config = yaml.safe_load((REPO / "cluster.yaml").read_text())
+    ports = check.free_ports()
+    dirs = {"head": tmp_path / "ray", "worker": tmp_path / "wrk"}
+    local = check.local_commands(config, ports, dirs, tmp_path / "shared")
+    gcs = ports["head"]["gcs"]
+    assert f"ray start --head --port={gcs} " in local.head and "--dashboard-host=127.0.0.1" in local.head
+    assert "--autoscaling-config" not in local.head and f"--temp-dir={dirs['head']}" in local.head
+    assert f"ray start --address=127.0.0.1:{gcs} " in local.worker and f"--temp-dir={dirs['worker']}" in local.worker
+    assert local.cache_dir == str(tmp_path / "shared" / "vda-cache")  # VDA_CACHE_DIR on the shared mount
+    assert any("lexicon build" in c for c in local.head_setup) and not any("~/vda" in c for c in local.head_setup)
+    assert len({ports["head"][k] for k in check.PORT_NAMES} | {ports["worker"][k] for k in check.PORT_NAMES}) == 16
+
+    config["worker_start_ray_commands"][-1] = config["worker_start_ray_commands"][-1].replace(":6379", ":6380")
+    with pytest.raises(check.SetupError, match="worker --address"):
+        check.local_commands(config, ports, dirs, tmp_path / "shared")

@@ -160,3 +160,31 @@ def test_unknown_dataset_has_no_paper_columns_and_empty_store_is_an_error():
     assert not any(c.startswith("paper") for c in reproduction_table(*_store(), "my-data").columns)
     with pytest.raises(ValueError, match="no attacked checkpoints"):
         reproduction_table(pd.DataFrame(), pd.DataFrame())
+
+
+def test_one_column_group_per_attack_and_the_union_as_headline(tmp_path):
+    """Two attacks of one evaluation: a column group each, and Att Acc / Δ are the union's."""
+    from attack_workers.results.store import ResultStore
+    from tests.attack_workers.conftest import example_row
+
+    store = ResultStore(tmp_path)
+    # robust under A / B per example: plain A=ffss B=fsfs (union f---), VDA A=ffff B=ffsf (union ff-f)
+    outcomes = {"plain": ("ffss", "fsfs"), "vda": ("ffff", "ffsf")}
+    for name, lam in (("plain", 0.0), ("vda", 1.0)):
+        for attack, key, statuses in zip(("bert-attack", "pwws"), ("kA", "kB"), outcomes[name]):
+            store.write_results([example_row(f"e{i}", {"f": "failed", "s": "succeeded"}[c], checkpoint=name, key=key,
+                                             attack=attack, union="U", protocol="strict")
+                                 for i, c in enumerate(statuses)])
+        store.write_checkpoint({"checkpoint_hash": name, "path": f"/runs/{name}", "run_id": name, "epoch": 1,
+                                "created": 1.0, "recorded_at": 1.0, "metrics.dev_acc": 0.8,
+                                "config.strategy.name": "plain", "config.vda.lam": lam, "config.vda.mode": "sharp",
+                                "config.seed": 1, "config.data.dataset": "mr"})
+    table = reproduction_table(store.load_summary(), store.load_examples()).set_index("Method")
+    assert list(table.index) == ["BERT", "BERT+VDA"]
+    vda = table.loc["BERT+VDA"]
+    assert vda["attacks"] == "bert-attack,pwws"
+    assert vda["Att Acc"].startswith("0.750 ") and table.loc["BERT", "Att Acc"].startswith("0.250 ")  # the union
+    assert vda["bert-attack Att Acc"].startswith("1.000 ") and vda["pwws Att Acc"].startswith("0.750 ")
+    assert _interval(vda["Δ Att Acc"])[0] == pytest.approx(0.5)  # union: [0,1,0,1] paired over e0-e3
+    assert _interval(vda["bert-attack Δ"])[0] == pytest.approx(0.5)
+    assert _interval(vda["pwws Δ"])[0] == pytest.approx(0.25)

@@ -12,12 +12,13 @@ import_textattack()
 from textattack.shared import AttackedText  # noqa: E402
 
 from attack_workers.lexicon.relations import is_english_word  # noqa: E402
-from attack_workers.attack.strict import StrictRules, StrictWordSwap, reinflect  # noqa: E402
+from attack_workers.attack.strict import StrictRules, StrictWordSwap, reinflect, takes_an  # noqa: E402
 from attack_workers.lexicon.tagger import Tagger  # noqa: E402
 
 COSINES = {("entertaining", "amusing"): 0.9, ("actor", "performer"): 0.9, ("watch", "see"): 0.9,
            ("watch", "watched"): 0.95, ("a", "as"): 0.9, ("satire", "irony"): 0.75, ("satire", "parody"): 0.6,
-           ("film", "filmmaking"): 0.8}
+           ("film", "filmmaking"): 0.8, ("unusual", "strange"): 0.9, ("unusual", "odd"): 0.9,
+           ("focus", "concentrate"): 0.9, ("effects", "results"): 0.9, ("joke", "gag"): 0.9}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,40 @@ def test_a_capitalised_stop_word_is_never_swapped(constraint):
 
 def test_a_change_of_tag_in_context_is_refused(constraint):
     assert not accepts(constraint, "it is simply delightful to watch an actor", "watch", "watched")
-    assert accepts(constraint, "it is simply delightful to watch an actor", "actor", "performer")
+    assert accepts(constraint, "it is simply delightful to watch the actor", "actor", "performer")
+    assert not accepts(constraint, "it is simply delightful to watch an actor", "actor", "performer")  # "an performer"
+
+
+def test_names_titles_collocations_and_articles_stay_intact(constraint):
+    # Rejections of the reading record (docs/results/reading/strict.csv) that no word rule saw.
+    assert not accepts(constraint, "a film like Auto Focus is rare", "Focus", "Concentrate")  # a title
+    assert accepts(constraint, "Focus is what the actor lacks", "Focus", "Concentrate")  # a sentence's first word
+    assert not accepts(constraint, "stunt doubles and special effects", "effects", "results")  # special_effect
+    assert not accepts(constraint, "it is a sick joke", "joke", "gag")  # sick_joke
+    assert not accepts(constraint, "an unusual film", "unusual", "strange")  # "an strange"
+    assert accepts(constraint, "an unusual film", "unusual", "odd")
+    assert [takes_an(w) for w in ("hour", "unicorn", "odd", "strange", "European", "honest")] == [
+        True, False, True, False, False, True]
+
+
+def test_the_phrase_around_a_swap_must_keep_its_meaning():
+    from attack_workers.attack.protocols import STRICT_WINDOW_WORDS, AttackParams
+    from attack_workers.attack.sentence_encoder import LocalSentenceEncoder, load_sentence_model
+
+    window = LocalSentenceEncoder(load_sentence_model("default"), threshold=AttackParams().strict_window_similarity,
+                                  window_size=STRICT_WINDOW_WORDS)
+
+    def kept(text: str, old: str, new: str) -> bool:
+        original = AttackedText(text)
+        swapped = original.replace_word_at_index(original.words.index(old), new)
+        return len(window._check_constraint_many([swapped], original)) == 1
+
+    # From the reading record: a reader rejected the first two and accepted the last two.
+    assert not kept("a deliciously nonsensical comedy about a city coming apart at its seams, class reversal and all",
+                    "class", "family")
+    assert not kept("a movie full of stunt doubles and special effects that never stops", "effects", "results")
+    assert kept("Why would anyone cast the magnificent Jackie Chan in a movie", "movie", "film")
+    assert kept("we also need movies like this one", "need", "want")
 
 
 def test_meaning_needs_vectors_on_both_sides_and_wordnet_or_a_close_cosine(constraint):

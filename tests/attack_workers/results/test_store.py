@@ -246,3 +246,20 @@ def test_a_summary_of_some_attacks_reads_only_their_files_once(tmp_path, make_sh
     assert sorted(read) == sorted(["checkpoints/c1.parquet", *(str(p.relative_to(tmp_path)) for p in
                                    [*(tmp_path / "examples" / "c1" / "k1").glob("*.parquet"),
                                     *(tmp_path / "failures").glob("shard-c1-k1-*.parquet")])])
+
+
+def test_summary_reports_the_hole_share_per_dataset(tmp_path, make_shard):
+    """Each dataset's share of substitutions no word vector could check: a corpus the lexicon covers
+    badly shows here (its words have no vectors, so the word filter passes their swaps unchecked)."""
+    store = ResultStore(tmp_path)
+    store.write_examples(make_shard(["e1", "e2"], status="succeeded", audit_unknown_pairs=1, audit_hole=True)
+                         + make_shard(["e3", "e4"], status="succeeded"))
+    store.write_examples(make_shard(["f1", "f2"], status="succeeded", checkpoint="c2", dataset="imdb",
+                                    words_changed=2, audit_unknown_pairs=2, audit_hole=True))
+    summary = store.load_summary().set_index("checkpoint_hash")
+    assert summary.loc["c1", "hole_share"] == pytest.approx(2 / 4)
+    assert (summary.loc["c2", "hole_substitutions"], summary.loc["c2", "substituted_words"]) == (4, 4)
+    table = format_paper_table(store.load_summary()).splitlines()
+    assert table[0].split()[-2:] == ["Holes", "Flagged"]
+    assert table[-1] == ("hole share per dataset (substituted words of successes with no word vector): "
+                         "imdb/dev textattack 1.000 of 4; reviews/dev textattack 0.500 of 4")

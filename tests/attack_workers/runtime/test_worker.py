@@ -119,3 +119,44 @@ def test_a_worker_refuses_a_shard_planned_with_another_lexicon(worker, review_ch
     other = dataclasses.replace(shard, target=dataclasses.replace(shard.target, lexicon_hash="0" * 16))
     with pytest.raises(LexiconMismatchError, match="VDA_CACHE_DIR"):
         worker.attack_shard(other)
+
+
+def test_a_worker_that_lacks_the_planners_lexicon_builds_its_own_and_attacks(worker, review_checkpoint, tmp_path,
+                                                                            plan_shard, monkeypatch):
+    """A node without the planner's lexicon builds it; the build is bit-reproducible, so the hash matches
+    and the shard is attacked. Other vectors (here: another planned hash) are still refused, by name.
+
+    Fails on the code before: a worker only held the lexicon it loaded at start and refused any other
+    (and two builds of one recipe gave different hashes). A small vocabulary and few steps, under a
+    recipe of its own (``seed``), keep the two builds to seconds and away from the default lexicon."""
+    import dataclasses
+    import shutil
+
+    from attack_workers.lexicon import vectors
+    from attack_workers.lexicon.counterfit import CounterFitConfig
+    from attack_workers.lexicon.words import text_words
+    from attack_workers.runtime.worker import LexiconMismatchError
+
+    shard = plan_shard(review_checkpoint, tmp_path / "store", "vda-paper")
+    default = worker.backbones.lexicon
+    small = set(default.words[::20]) | {w for e in shard.examples for w in text_words(e.text_a)}
+    monkeypatch.setattr(vectors, "vocabulary", lambda tokenizer, extra=(): sorted(small | set(extra)))
+    spec = vectors.LexiconSpec(seed=9173, counterfit=CounterFitConfig(steps=5))
+    planned = vectors.load_lexicon(spec)  # the planner's build
+    directory = planned.directory
+    assert directory != default.directory and len(planned.words) < 5000
+    try:
+        shutil.rmtree(directory)  # this worker's node lacks it
+        target = dataclasses.replace(shard.target, lexicon=spec, lexicon_hash=planned.content_hash)
+        result = worker.attack_shard(dataclasses.replace(shard, target=target))
+        assert (directory / "meta.json").is_file()  # built by the worker
+        assert worker.backbones.lexicon.content_hash == planned.content_hash
+        assert len(result.rows) == len(shard.examples)
+        assert {row["attack_key"] for row in result.rows} == {target.attack_key}
+        other = dataclasses.replace(target, lexicon_hash="0" * 16)
+        with pytest.raises(LexiconMismatchError, match=f"word-vectors/{directory.name}"):
+            worker.attack_shard(dataclasses.replace(shard, target=other))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+        worker.attack_shard(dataclasses.replace(shard, examples=shard.examples[:1]))  # back to the default lexicon
+        assert worker.backbones.lexicon is default
