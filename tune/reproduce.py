@@ -234,7 +234,7 @@ def reproduction_table(summary: pd.DataFrame, examples: pd.DataFrame, dataset: s
         if row in paper:
             record.update({f"paper {label}": value for label, value in zip(METRICS, paper[row])})
         records.append(record)
-    result = pd.DataFrame(records)
+    result = pd.DataFrame(records).fillna("")  # a protocol with one attack has no per-attack column group
     base = [m.split("+")[0] for m in result["Method"]]
     result["_order"] = [ROW_ORDER.index(b) if b in ROW_ORDER else len(ROW_ORDER) for b in base]
     result["_plus"] = [m.count("+") for m in result["Method"]]
