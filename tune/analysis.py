@@ -185,22 +185,37 @@ def plot_hyperparameters(summary: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
+def headline_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """One summary row per checkpoint and protocol: the union's where several attacks ran, else the attack's.
+
+    A plot draws one point per checkpoint and protocol; the per-attack rows stay in the tables.
+    """
+    if summary.empty or "attack" not in summary:
+        return summary
+    first = summary["attack"].map(lambda attack: 0 if attack == "union" else 1)
+    return (summary.assign(_first=first).sort_values("_first", kind="stable")
+            .drop_duplicates(["checkpoint_hash", "protocol"]).drop(columns="_first"))
+
+
 def plot_epochs(summary: pd.DataFrame, checkpoints: pd.DataFrame, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    bounds = ["attack_acc", "attack_acc_low", "attack_acc_high"]
-    attacked = summary.set_index("checkpoint_hash")[bounds] if len(summary) else pd.DataFrame(columns=bounds)
+    headline = headline_rows(summary)
+    protocols = sorted(headline["protocol"].unique()) if len(headline) else []
     for run_id, rows in checkpoints.sort_values("epoch").groupby("run_id"):
         color = "tab:gray" if _baseline(rows).all() else "tab:green"
         kind = "baseline" if _baseline(rows).all() else "VDA"
         ax.plot(rows["epoch"], rows["metrics.dev_acc"], "o-", color=color, alpha=0.8, label=f"{kind} dev acc")
-        hit = rows[rows["checkpoint_hash"].isin(attacked.index)]
-        if len(hit):
-            acc = attacked.loc[hit["checkpoint_hash"]]
-            ax.errorbar(hit["epoch"], acc["attack_acc"], fmt="s--", capsize=3, color=color, alpha=0.8,
-                        yerr=_error_bars(acc["attack_acc"], acc["attack_acc_low"], acc["attack_acc_high"]),
-                        label=f"{kind} attack acc")
+        for marker, protocol in zip("sD^v", protocols):
+            attacked = headline[headline["protocol"] == protocol].set_index("checkpoint_hash")
+            hit = rows[rows["checkpoint_hash"].isin(attacked.index)]
+            if len(hit):
+                acc = attacked.loc[hit["checkpoint_hash"]]
+                label = f"{kind} attack acc" + (f" ({protocol})" if len(protocols) > 1 else "")
+                ax.errorbar(hit["epoch"], acc["attack_acc"], fmt=f"{marker}--", capsize=3, color=color, alpha=0.8,
+                            yerr=_error_bars(acc["attack_acc"], acc["attack_acc_low"], acc["attack_acc_high"]),
+                            label=label)
     handles = dict(zip(*reversed(ax.get_legend_handles_labels())))  # one legend entry per label
     ax.legend(handles.values(), handles.keys(), fontsize=8)
     ax.set_xlabel("epoch")
@@ -329,12 +344,12 @@ def write_report(store: str | Path, out_dir: str | Path, objectives: Sequence[st
     footer = f"\n\nOptuna study: {optuna_url} (optuna-dashboard {optuna_url})\n" if optuna_url else "\n"
     files["summary_md"] = out_dir / "summary.md"
     files["summary_md"].write_text(header + markdown + footer)
-    plots = out_dir / "plots"
-    files["plot_hyperparameters"] = plot_hyperparameters(summary, plots / "accuracy_vs_hyperparameters.png")
+    plots, headline = out_dir / "plots", headline_rows(summary)
+    files["plot_hyperparameters"] = plot_hyperparameters(headline, plots / "accuracy_vs_hyperparameters.png")
     if len(checkpoints):
         files["plot_epochs"] = plot_epochs(summary, checkpoints, plots / "accuracy_vs_epoch.png")
-    files["plot_pareto"] = plot_pareto(ranked, objectives, plots / "pareto_front.png")
-    importances = param_importances(summary, objectives)
+    files["plot_pareto"] = plot_pareto(rank(headline, objectives), objectives, plots / "pareto_front.png")
+    importances = param_importances(headline, objectives)
     if importances:
         files["plot_importances"] = plot_importances(importances, plots / "param_importances.png")
     else:

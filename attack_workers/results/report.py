@@ -158,10 +158,11 @@ def draw_plots(summary: pd.DataFrame, checkpoints: pd.DataFrame, directory: Path
     from tune import analysis
 
     objectives = ("attack_acc", "dev_acc") if "metrics.dev_acc" in summary else ("clean_acc", "attack_acc")
-    plots = {"plot_pareto": analysis.plot_pareto(analysis.rank(summary, objectives), objectives,
+    headline = analysis.headline_rows(summary)  # one point per checkpoint and protocol (the union's)
+    plots = {"plot_pareto": analysis.plot_pareto(analysis.rank(headline, objectives), objectives,
                                                  directory / "pareto_front.png")}
     if any(column in summary for column in analysis.FIGURE3):
-        plots["plot_hyperparameters"] = analysis.plot_hyperparameters(summary, directory / "hyperparameters.png")
+        plots["plot_hyperparameters"] = analysis.plot_hyperparameters(headline, directory / "hyperparameters.png")
     if {"epoch", "metrics.dev_acc"} <= set(checkpoints.columns):
         plots["plot_epochs"] = analysis.plot_epochs(summary, checkpoints, directory / "epochs.png")
     return plots

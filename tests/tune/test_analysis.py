@@ -78,3 +78,38 @@ def test_table_and_plots_are_regenerated_from_the_store_alone(store, capsys):
 def test_a_missing_store_is_a_clear_error(tmp_path, capsys):
     assert main(["--store", str(tmp_path / "nowhere")]) == 2
     assert "no results store here" in capsys.readouterr().err
+
+
+def test_plots_take_one_point_per_checkpoint_and_protocol_when_several_attacks_ran(tmp_path):
+    """A store with BERT-Attack and TextFooler under strict (a union) and BERT-Attack under vda-paper."""
+    from attack_workers.results.report import write_html
+    from tune.analysis import headline_rows, load_results
+
+    store = ResultStore(tmp_path / "sweep" / "store")
+    for i, (run, lam) in enumerate([("t0-baseline", 0.0), ("t1-vda", 1.0)]):
+        store.write_checkpoint({"checkpoint_hash": f"hash{i}", "path": f"/ckpt/{i}", "run_id": run, "epoch": 1,
+                                "recorded_at": 0.0, "config.vda.lam": lam, "config.vda.sigma": 1.0,
+                                "config.vda.k": 1, "metrics.dev_acc": 0.7 + i / 10, "metrics.epoch": 1})
+        for protocol, attack, key, union in [("strict", "bert-attack", "ka", "u"), ("strict", "textfooler", "kt", "u"),
+                                             ("vda-paper", "bert-attack", "kv", "kv")]:
+            rows = []
+            for j in range(4):
+                broken = (attack == "textfooler" and j == 0) or (protocol == "vda-paper" and j < 2)
+                row = dict.fromkeys(EXAMPLE_COLUMNS)
+                row.update(checkpoint_hash=f"hash{i}", run_id=run, attack_key=key, union_key=union, attack=attack,
+                           protocol=protocol, attack_params=json.dumps({}), dataset="mr", split="dev",
+                           example_id=f"mr-dev-{j}", label=1, clean_pred=1, adv_pred=0 if broken else 1,
+                           status="succeeded" if broken else "failed", num_queries=5, num_words=10,
+                           num_whitespace_words=10, words_changed=1 if broken else 0, original_text="a fine film",
+                           perturbed_text="a fine movie" if broken else "a fine film", seconds=0.1, shard_id="s",
+                           worker="w", finished_at=1.0)
+                rows.append(row)
+            store.write_examples(rows)
+    summary, _, _ = load_results(store.root)
+    headline = headline_rows(summary)
+    assert sorted(zip(headline["protocol"], headline["attack"])) == [
+        ("strict", "union"), ("strict", "union"), ("vda-paper", "bert-attack"), ("vda-paper", "bert-attack")]
+    assert headline[headline["protocol"] == "strict"]["attack_acc"].tolist() == [0.75, 0.75]  # e0 fell to TextFooler
+    assert main(["--store", str(store.root)]) == 0  # every plot drawn: one point per checkpoint and protocol
+    assert (store.root.parent / "plots" / "accuracy_vs_epoch.png").stat().st_size > 1000
+    assert write_html(store.root, tmp_path / "report").stat().st_size > 1000
