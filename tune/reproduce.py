@@ -28,6 +28,7 @@ import pandas as pd
 
 from attack_workers.results.store import load_examples
 from attack_workers.results.uncertainty import format_interval, format_number, mean_interval, paired_differences, robust_matrix
+from attack_workers.attack.recipes import attack_rank
 from attack_workers.results.union import UNION, with_union
 from tune.analysis import load_results, to_markdown
 
@@ -42,7 +43,6 @@ PAPER_DATASETS = {"mr": "mr", "hf:rotten_tomatoes": "mr", "hf:ag_news": "ag_news
 
 PAPER_RESULTS = Path(__file__).with_name("paper_results.csv")  # the published numbers, one row per table row
 PAPER_TABLES = ("main", "ablation", "ada")  # Tables 2-3, Table 4, Table 5
-ATTACK_ORDER = ("bert-attack", "textfooler", "pwws")  # column groups, then the union (the headline columns)
 
 
 def paper_numbers(table: str, dataset: str) -> dict[str, tuple[float, ...]]:
@@ -214,8 +214,7 @@ def reproduction_table(summary: pd.DataFrame, examples: pd.DataFrame, dataset: s
     # (the legacy protocol, another threshold) are different measurements and never pooled. Within
     # it, several attacks give one column group each, and the headline columns are the union's.
     for (key, row, mode), family in frame.groupby(["union_key", "row", "mode"], sort=False):
-        attacks = [a for a in ATTACK_ORDER if a in set(family["attack"])] + sorted(
-            set(family["attack"]) - {*ATTACK_ORDER, UNION})
+        attacks = sorted(set(family["attack"]) - {UNION}, key=lambda a: (attack_rank(a), a))
         group = family[family["attack"] == UNION] if (family["attack"] == UNION).any() else family
         record = {"protocol": _protocol_label(group), "Method": row, "mode": mode,
                   "seeds": int(group["config.seed"].nunique()),

@@ -133,6 +133,12 @@ ATTACKS: dict[str, AttackRecipe] = {
 }
 
 
+def attack_rank(name: str) -> int:
+    """Where ``name`` sorts in tables and union choices: the registry's order, then unknown names, then the union."""
+    order = list(ATTACKS)
+    return order.index(name) if name in order else len(order) + (name == UNION)
+
+
 def get_attack(name: str) -> AttackRecipe:
     """The registered recipe ``name``; an unknown name lists close matches and every known name."""
     if name not in ATTACKS:

@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from attack_workers.attack.recipes import attack_rank
 from attack_workers.results.union import SPARED, UNION, union_examples, union_groups
 from vda.assets import staged
 
@@ -85,7 +86,6 @@ FAILURE_SCHEMA = pa.schema([
     ("recorded_at", pa.float64()),
 ])
 ROW_KEY = ["checkpoint_hash", "attack_key", "example_id"]
-_ATTACK_ORDER = {"bert-attack": 0, "textfooler": 1, "pwws": 2}  # then "union" (9): the order of tables
 
 
 class StoreError(RuntimeError):
@@ -311,7 +311,7 @@ class ResultStore:
             records.append({
                 "checkpoint_hash": ckpt, "attack_key": key, "run_id": first["run_id"], "protocol": protocol.name,
                 "attack": UNION, "union_key": key, "dataset": first["dataset"], "split": first["split"],
-                "attacks": ",".join(sorted(members["attack"], key=lambda a: (_ATTACK_ORDER.get(a, 9), a))),
+                "attacks": ",".join(sorted(members["attack"], key=lambda a: (attack_rank(a), a))),
                 **metrics, "num_spared": 0, **(audit_summary(outcomes) if len(outcomes) else {}),
                 **flatten(json.loads(first["attack_params"]), "attack."),
                 "pending_examples": len(wanted - set(outcomes["example_id"])),
@@ -403,7 +403,7 @@ def format_paper_table(summary: pd.DataFrame, extra_columns: tuple[str, ...] = (
                *(["Flagged"] if flagged else [])]
     header = ["run_id", "checkpoint", "protocol", *(["attack"] if attacks else []), "data", *extra_columns, *numbers]
     lines = []
-    order = summary.assign(_attack=summary["attack"].map(lambda a: (_ATTACK_ORDER.get(a, 9), str(a)))
+    order = summary.assign(_attack=summary["attack"].map(lambda a: (attack_rank(str(a)), str(a)))
                            if "attack" in summary.columns else 0)
     for rec in order.sort_values(["run_id", "protocol", "_attack"], kind="stable").to_dict("records"):
         lines.append([str(rec["run_id"]), str(rec["checkpoint_hash"])[:8], rec["protocol"],

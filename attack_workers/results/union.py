@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from attack_workers.attack.recipes import UNION, attack_rank
+
 SPARED = "spared"  # status of an example skip_broken did not attack: an earlier attack of its union broke it
-UNION = "union"  # the ``attack`` of union rows (also attack_workers.attack.recipes.UNION)
-_ORDER = {"bert-attack": 0, "textfooler": 1, "pwws": 2}
 
 
 def union_groups(rows: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
@@ -56,7 +56,7 @@ def with_union(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _union_of_group(group: pd.DataFrame) -> pd.DataFrame:
     keys = group["attack_key"].nunique()
-    ranked = group.assign(_rank=group["attack"].map(_ORDER).fillna(len(_ORDER)),
+    ranked = group.assign(_rank=group["attack"].map(attack_rank),
                           _success=group["status"] == "succeeded",
                           _clean=~group["audit_flagged"].fillna(False).astype(bool))
     ranked = ranked.sort_values(["example_id", "_rank", "attack"], kind="stable")

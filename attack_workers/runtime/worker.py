@@ -38,7 +38,7 @@ class WorkerConfig:
 
 
 class AttackWorker:
-    """Attack shards with BERT-Attack under a protocol; see ``attack_shard``."""
+    """Attack shards with an attack recipe under a protocol; see ``attack_shard``."""
 
     def __init__(self, config: WorkerConfig) -> None:
         import_textattack()  # first: Ray actors are fresh processes
