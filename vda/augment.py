@@ -6,6 +6,12 @@ makes the [n, V] logits, runs over chunks of at most ``chunk_positions`` non-pad
 the full-vocabulary modes never hold a [B, L, V] tensor: per chunk the noise-free scores are
 computed once and the k noisy mixtures are drawn from them.
 
+Which matrix the mixture weights is the one difference between ``paper``/``sharp`` (the frozen
+MLM's, Eq. 5 read as written) and ``code`` (the classifier's own trainable matrix, gradients
+flowing, as the authors' released code does; ``vda.objective.VDATerm`` passes it in). In ``code``
+mode the chunks bound the scoring memory only: autograd keeps each chunk's [n, V] weights for the
+backward pass into the matrix.
+
 In ``sharp`` mode the noise-free scores of an example (its top-K candidates and their
 log-probabilities) never change: the MLM is frozen and reads the same unmasked input every epoch.
 The trainer therefore computes them for the whole training split before the first step
@@ -51,15 +57,18 @@ class VirtualAugmenter:
         # Sharp mode: the training split's scores, set by the trainer (vda.candidates); None: the MLM scores
         self.table: ScoreTable | None = None
 
-    @torch.no_grad()
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, k: int,
                  token_type_ids: torch.Tensor | None = None, generator: torch.Generator | None = None,
-                 keys: Sequence[int] | None = None) -> torch.Tensor:
+                 keys: Sequence[int] | None = None, embedding: torch.Tensor | None = None) -> torch.Tensor:
         """Return [k, N, d] virtual embeddings of the N non-padding positions (row-major in the batch).
 
         ``keys`` (each example's index in the training split) lets the sharp mode read the examples'
-        scores from ``table`` instead of running the MLM.
+        scores from ``table`` instead of running the MLM. ``embedding`` is the matrix the mixture
+        weights (default: the MLM's own, Eq. 5); the ``code`` mode passes the classifier's trainable
+        matrix, and the mixture then carries gradient into every one of its rows, as in the authors'
+        code. The scores and the noise never carry gradient: the MLM stays frozen.
         """
+        matrix = self.embedding if embedding is None else embedding
         positions = attention_mask.bool()
         ids = input_ids[positions]
         chunks: Iterable[ScoredPositions]
@@ -67,19 +76,17 @@ class VirtualAugmenter:
             chunks = self._table_chunks(self.table, keys, ids)
         else:
             chunks = self._scored_chunks(input_ids, attention_mask, token_type_ids, positions, ids)
-        out = torch.empty(k, ids.shape[0], self.embedding.shape[1], dtype=self.embedding.dtype,
-                          device=self.embedding.device)
-        start = 0
+        samples: list[list[torch.Tensor]] = [[] for _ in range(k)]
         for scored in chunks:
-            rows = slice(start, start + scored.scores.shape[0])
-            start = rows.stop
-            for j in range(k):
-                sub = sample_substitution(scored, self.cfg, generator)
-                if self.cfg.augment == "mixture":
-                    out[j, rows] = mix_embeddings(sub, self.embedding)
-                else:
-                    out[j, rows] = self.embedding[discrete_tokens(sub, self.cfg.augment, generator)]
-        return out
+            for j in range(k):  # chunk-major, as the noise has always been drawn
+                with torch.no_grad():
+                    sub = sample_substitution(scored, self.cfg, generator)
+                    tokens = None if self.cfg.augment == "mixture" else discrete_tokens(sub, self.cfg.augment,
+                                                                                        generator)
+                samples[j].append(mix_embeddings(sub, matrix) if tokens is None else matrix[tokens])
+        if not ids.shape[0]:
+            return matrix.new_empty(k, 0, matrix.shape[1])
+        return torch.stack([torch.cat(pieces) for pieces in samples])
 
     @torch.no_grad()
     def score(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -99,6 +106,7 @@ class VirtualAugmenter:
         return [ScoredPositions(scored.indices[i:i + step], scored.scores[i:i + step])
                 for i in range(0, ids.shape[0], step)]
 
+    @torch.no_grad()  # torch keeps a decorated generator's no-grad mode to its own steps
     def _scored_chunks(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                        token_type_ids: torch.Tensor | None, positions: torch.Tensor,
                        ids: torch.Tensor) -> Iterable[ScoredPositions]:

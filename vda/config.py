@@ -17,12 +17,17 @@ from typing import Any, Mapping
 
 import yaml
 
-from vda.dotted import assign
+from vda.dotted import assign, merge
+
+RECIPE_DIR = Path(__file__).parent / "recipes"
+"""Shipped training presets: TrainConfig fragments named by the ``recipe`` key (``authors``, ``authors_cpu``)."""
 
 CHOICES: dict[str, dict[str, str]] = {
     "vda.mode": {  # how MLM scores become the mixture p' (see vda.substitution)
         "paper": "Eq. 4 literally: softmax(p + eps), p = softmax(MLM logits); nearly uniform (sigma ~1e-2)",
-        "code": "the authors' released code: p = logits / sum(logits), then softmax(p + eps); nearly uniform",
+        "code": "the authors' released code end to end: p = logits / sum(logits), softmax(p + eps) (nearly "
+                "uniform), weighting the classifier's own trainable embedding matrix with gradients flowing, "
+                "no head dropout on the virtual pass, lambda 0.5/C by default",
         "sharp": "this project's: softmax((log p + eps) / T) over the MLM's top-K candidates; eps on "
                  "log-probabilities (sigma ~0.5-2)",
     },
@@ -40,6 +45,10 @@ CHOICES: dict[str, dict[str, str]] = {
         "freelb": "FreeLB adversarial training on the embeddings (Zhu et al. 2020)",
         "smart": "SMART's smoothness-inducing adversarial regulariser (Jiang et al. 2020)",
         "smix": "SMix: mixup of [CLS] hidden states (Si et al. 2020)",
+    },
+    "scheduler": {
+        "linear": "linear warm-up, then linear decay to 0 (the Hugging Face default)",
+        "cosine": "linear warm-up, then one cosine decay to 0 (the authors' cosine-with-hard-restarts, 1 cycle)",
     },
     "selection_metric": {
         "dev_acc": "the epoch with the highest dev accuracy is 'best'",
@@ -63,12 +72,20 @@ AUGMENT_KINDS = tuple(CHOICES["vda.augment"])
 VDA_LOSSES = tuple(CHOICES["vda.loss"])
 STRATEGY_NAMES = tuple(CHOICES["strategy.name"])
 SELECTION_METRICS = tuple(CHOICES["selection_metric"])
+SCHEDULERS = tuple(CHOICES["scheduler"])
 DEVICES = tuple(CHOICES["device"])
 PRECISIONS = tuple(CHOICES["precision"])
-MODE_SIGMA = {"paper": 1e-2, "code": 1e-2, "sharp": 1.0}
-"""``vda.sigma`` when it is left unset. The paper's 1e-2 (5.1.4) is noise on probabilities; in
-``sharp`` mode eps is added to log-probabilities, where 1e-2 changes nothing and ~1 is needed."""
-KEY_NOTES = {"vda.sigma": "unset: follows vda.mode (" + ", ".join(f"{m} {s:g}" for m, s in MODE_SIGMA.items()) + ")"}
+MODE_SIGMA = {"paper": 1e-2, "code": 5e-2, "sharp": 1.0}
+"""``vda.sigma`` when it is left unset. The paper's 1e-2 (5.1.4) is noise on probabilities; the
+authors' code defaults to ``--variance 0.05`` (a standard deviation); in ``sharp`` mode eps is added
+to log-probabilities, where 1e-2 changes nothing and ~1 is needed."""
+CODE_KL_WEIGHT = 0.5
+"""The authors' loss is CE + 0.5 KLDiv(q||p) + 0.5 KLDiv(p||q), each KLDiv an element-wise mean over
+batch x classes: 0.5 / C times this project's batch-mean symmetric KL, so ``code`` mode's unset
+lambda resolves to ``CODE_KL_WEIGHT / num_labels`` once the task is known (0.25 binary, 0.125 AG)."""
+KEY_NOTES = {"vda.sigma": "unset: follows vda.mode (" + ", ".join(f"{m} {s:g}" for m, s in MODE_SIGMA.items()) + ")",
+             "vda.lam": f"unset: 1 (paper, sharp), {CODE_KL_WEIGHT:g}/num_labels (code: the authors' weight)",
+             "recipe": "a shipped preset (vda/recipes/<name>.yaml) or YAML path; keys given beside it override it"}
 """Extra help for keys whose default depends on another key."""
 
 
@@ -103,7 +120,8 @@ class VDAConfig:
     mode: str = "sharp"  # one of SUBSTITUTION_MODES; recorded in every manifest
     sigma: float | None = None  # std of eps ~ N(0, sigma^2); None: MODE_SIGMA[mode] (paper/code modes: the
     # paper's 1e-2, tuned in {1e-3, 4e-3, 1e-2, 4e-2}; sharp: 1.0, its eps is on log-probabilities)
-    lam: float = 1.0  # lambda, weight of the regulariser (paper: 1.0, tuned in {0.04, 0.1, 0.4, 1.0, 4.0})
+    lam: float | None = None  # lambda, weight of the batch-mean regulariser (paper: 1.0, tuned in {0.04, 0.1, 0.4,
+    # 1.0, 4.0}); None: 1.0, or in code mode the authors' 0.5/C, resolved by ``for_task`` (CODE_KL_WEIGHT)
     k: int = 1  # virtual samples per example (paper 5.1.4: 1; Fig. 3: best near 3)
     noise: bool = True  # False = "VDA - eps" ablation (Table 4)
     loss: str = "symkl"  # one of VDA_LOSSES
@@ -114,6 +132,8 @@ class VDAConfig:
     cache_mb: int = 1024  # sharp mode: the most a run's candidate table (every training example's top-K, computed
     # before the first step so the MLM never runs while training; vda.candidates) may take; a larger table is not
     # built and the MLM scores every batch (warned); 0 = no table, score every batch
+    detach_embedding: bool = False  # code mode: mix a detached copy of the classifier's matrix, so no gradient
+    # reaches its rows through the mixture (no shared drift of unseen rows; the "detached" mechanism arm)
     shared_candidates: bool = True  # sharp mode: keep the table in the cache directory (keyed by MLM, tokens, top_k,
     # numerics), so every run and sweep trial with the same key computes it once and memory-maps it; False = only in
     # this run's memory. Both hold the same values, so the choice never changes training
@@ -122,10 +142,23 @@ class VDAConfig:
         # Resolved here, not where the noise is drawn, so the manifest records the sigma that was used.
         if self.sigma is None:
             object.__setattr__(self, "sigma", MODE_SIGMA.get(self.mode))
+        if self.lam is None and self.mode != "code":  # code mode's weight needs the class count: for_task
+            object.__setattr__(self, "lam", 1.0)
 
     @property
     def enabled(self) -> bool:
-        return self.lam > 0
+        return self.lam is None or self.lam > 0
+
+    @property
+    def mixes_classifier_embedding(self) -> bool:
+        """Whether the mixture weights the classifier's own matrix (the authors' path) instead of the MLM's."""
+        return self.mode == "code"
+
+    def for_task(self, num_labels: int) -> "VDAConfig":
+        """This config with an unset lambda resolved for a task of ``num_labels`` classes (code mode)."""
+        if self.lam is not None:
+            return self
+        return dataclasses.replace(self, lam=CODE_KL_WEIGHT / num_labels)
 
 
 @dataclass(frozen=True)
@@ -145,12 +178,17 @@ class StrategyConfig:
     # SMix (Si et al. 2020), mixup of [CLS] hidden states without its adversarial augmentation
     mix_alpha: float = 0.2  # mixing ratio ~ Beta(alpha, alpha)
     mix_layer: int = -1  # encoder layer whose [CLS] output is mixed; -1 = the last layer
+    # Regularisers of the clean cross-entropy, under any strategy (the mechanism study's controls for VDA)
+    label_smoothing: float = 0.0  # torch's CrossEntropyLoss(label_smoothing=...); Yang et al. 2023 used 0.1
+    confidence_penalty: float = 0.0  # w in CE + w * sKL(f(x), uniform): VDA's pull towards the class prior
+    # without a virtual pass (0.25 matches code mode's weight on a binary task)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines one fine-tuning run; written verbatim into the checkpoint manifest."""
 
+    recipe: str = ""  # the preset the other values started from (vda/recipes/<name>.yaml); "" = none
     model: str = "default"  # "default" = packaged all-MiniLM-L6-v2; else a local path or hub name
     mlm: str = "default"  # "default" = packaged encoder + this repo's MLM head; else path/hub name
     data: DataConfig = field(default_factory=DataConfig)
@@ -160,6 +198,9 @@ class TrainConfig:
     # BERT-base over 10 epochs); use 1e-5 to 2e-5 for BERT-base-sized models
     warmup_ratio: float = 0.05  # paper 5.1.4: 5% of steps
     weight_decay: float = 0.01
+    decay_all_parameters: bool = False  # also decay biases and LayerNorm weights (the authors' AdamW does)
+    scheduler: str = "linear"  # one of SCHEDULERS
+    shuffle: bool = True  # reshuffle the training split every epoch (the authors' loader does not)
     batch_size: int = 32
     eval_batch_size: int = 64
     epochs: int = 3
@@ -199,6 +240,7 @@ def _check_train(c: TrainConfig) -> list[str]:
     _at_least(p, "early_stopping_patience", c.early_stopping_patience, 0)
     _at_least(p, "num_threads", c.num_threads, 0)
     check_one_of(p, "selection_metric", c.selection_metric, SELECTION_METRICS)
+    check_one_of(p, "scheduler", c.scheduler, SCHEDULERS)
     check_one_of(p, "device", c.device, DEVICES)
     check_one_of(p, "precision", c.precision, PRECISIONS)
     for key in ("model", "mlm"):
@@ -234,7 +276,11 @@ def _check_vda(v: VDAConfig) -> list[str]:
     if v.sigma is not None:  # None only when vda.mode is unknown, which is reported above
         _at_least(p, "vda.sigma", v.sigma, 0.0,
                   hint="sigma is a standard deviation; use 0 or vda.noise=false for no noise")
-    _at_least(p, "vda.lam", v.lam, 0.0, hint="use 0 for plain fine-tuning")
+    if v.lam is not None:  # None: the mode's default, resolved for the task (VDAConfig.for_task)
+        _at_least(p, "vda.lam", v.lam, 0.0, hint="use 0 for plain fine-tuning")
+    if v.detach_embedding and v.mode != "code":
+        p.append(f"vda.detach_embedding: only the code mode mixes the classifier's own matrix (vda.mode is "
+                 f"{v.mode!r}); set vda.mode=code or leave vda.detach_embedding false")
     _in_range(p, "vda.k", v.k, 1, 64, hint="k is the number of virtual samples per example (paper: 1-5)")
     _in_range(p, "vda.top_k", v.top_k, 1, 100_000)
     _positive(p, "vda.temperature", v.temperature)
@@ -257,6 +303,8 @@ def _check_strategy(s: StrategyConfig) -> list[str]:
     _at_least(p, "strategy.smart_weight", s.smart_weight, 0.0)
     _positive(p, "strategy.mix_alpha", s.mix_alpha)
     _in_range(p, "strategy.mix_layer", s.mix_layer, -1, 128, hint="-1 is the last encoder layer")
+    _in_range(p, "strategy.label_smoothing", s.label_smoothing, 0.0, 0.999, hint="0 is plain cross-entropy")
+    _at_least(p, "strategy.confidence_penalty", s.confidence_penalty, 0.0, hint="0 turns it off")
     return p
 
 
@@ -313,6 +361,7 @@ def to_plain(obj: Any) -> Any:
 def config_from_dict(raw: Mapping[str, Any], source: str = "config") -> TrainConfig:
     """Build and validate a TrainConfig from a nested dict; unknown keys and wrong types are errors."""
     problems: list[str] = []
+    raw = expand_recipe(raw, problems)
     cfg = build_dataclass(TrainConfig, raw, "", problems)
     try:  # values that could not be built keep their defaults: the rest is still checked, all reported at once
         cfg.validate(source)
@@ -321,6 +370,36 @@ def config_from_dict(raw: Mapping[str, Any], source: str = "config") -> TrainCon
     if problems:
         raise ConfigError(problems, source)
     return cfg
+
+
+def recipe_path(name: str) -> Path:
+    """The YAML of recipe ``name``: a shipped preset by name, else a path."""
+    shipped = RECIPE_DIR / f"{name}.yaml"
+    return shipped if shipped.is_file() else Path(name)
+
+
+def expand_recipe(raw: Any, problems: list[str]) -> Any:
+    """``raw`` on top of the recipe it names: the recipe's values are the base, ``raw``'s keys win.
+
+    Why a key and not a second ``--config``: a sweep's ``fixed`` block and its variants reach
+    ``config_from_dict`` as one mapping, so a preset named there works the same in both places,
+    and the resolved values (not the name alone) land in every manifest.
+    """
+    if not isinstance(raw, Mapping) or not raw.get("recipe"):
+        return raw
+    name = raw["recipe"]
+    path = recipe_path(str(name))
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        shipped = ", ".join(sorted(p.stem for p in RECIPE_DIR.glob("*.yaml")))
+        problems.append(f"recipe: {name!r} cannot be read ({exc.__class__.__name__}); use a shipped recipe "
+                        f"({shipped}) or a YAML file path")
+        return {k: v for k, v in raw.items() if k != "recipe"}
+    if not isinstance(loaded, Mapping) or loaded.get("recipe"):
+        problems.append(f"recipe: {path} must be a mapping of config keys and name no recipe of its own")
+        return {k: v for k, v in raw.items() if k != "recipe"}
+    return merge(loaded, raw)
 
 
 def build_dataclass(cls: type, raw: Any, prefix: str, problems: list[str]) -> Any:

@@ -145,11 +145,18 @@ def evaluate(model: Any, tokenizer: Any, split: EncodedSplit, batch_size: int, d
     return {"acc": correct / n, "loss": loss_sum / n}
 
 
-def _linear_warmup(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+def _warmup_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int,
+                     shape: str) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup`` steps, then a linear or cosine decay to 0 at ``total`` (``cfg.scheduler``).
+
+    The cosine is transformers' ``get_cosine_with_hard_restarts_schedule_with_warmup`` with its
+    default single cycle, which is what the authors' code calls: one half-cosine from 1 to 0.
+    """
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / max(1, warmup)
-        return max(0.0, (total - step) / max(1, total - warmup))
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress)) if shape == "cosine" else 1.0 - progress
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
@@ -158,7 +165,8 @@ def _optimizer(model: Any, cfg: TrainConfig) -> torch.optim.AdamW:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
+            exempt = p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name
+            (no_decay if exempt and not cfg.decay_all_parameters else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.lr, eps=1e-8, fused=True)  # fused: 6x faster than the default on CPU
 
@@ -199,6 +207,7 @@ def _build_run(cfg: TrainConfig, run_dir: Path, run_id: str, resume_from: str | 
     numerics = _numerics(cfg)
     device, amp = numerics.device, numerics.amp
     task = load_task(cfg.data)
+    cfg = dataclasses.replace(cfg, vda=cfg.vda.for_task(task.num_labels))  # the manifest records the lambda used
     source = str(Path(resume_from) / "model") if resume_from else resolve_model_path(cfg.model)
     tokenizer, model = _load_classifier(source, task, device)
     encoded = _encode(cfg, task, tokenizer, SPLITS)
@@ -206,7 +215,7 @@ def _build_run(cfg: TrainConfig, run_dir: Path, run_id: str, resume_from: str | 
     steps_per_epoch = math.ceil(len(encoded["train"]) / cfg.batch_size)
     total_steps = cfg.max_steps or cfg.epochs * steps_per_epoch
     optimizer = _optimizer(model, cfg)
-    scheduler = _linear_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+    scheduler = _warmup_schedule(optimizer, int(cfg.warmup_ratio * total_steps), total_steps, cfg.scheduler)
     scaler = torch.amp.GradScaler(device.type, enabled=amp is torch.float16)
     noise = torch.Generator(device=device).manual_seed(cfg.seed + 1)
     ctx = StepContext(params=cfg.strategy, vda=VDATerm(augmenter, cfg.vda, noise) if augmenter else None,
@@ -275,7 +284,7 @@ def _load_augmenter(cfg: TrainConfig, tokenizer: Any, numerics: Numerics, train:
 
 
 def _train_epoch(run: _Run, state: _State, progress: bool) -> dict[str, float]:
-    """One pass over the shuffled training split (stopping at ``total_steps``).
+    """One pass over the training split, shuffled unless ``cfg.shuffle`` is off (stopping at ``total_steps``).
 
     Returns the mean training loss and the seconds the loop took (``train_seconds``, without
     evaluation and checkpoint writes: what a step-time benchmark over real epochs reads).
@@ -284,7 +293,7 @@ def _train_epoch(run: _Run, state: _State, progress: bool) -> dict[str, float]:
     started = time.perf_counter()
     run.model.train()
     # The order is a function of (seed, epoch) alone, so a resumed run shuffles as the uninterrupted one.
-    batches = batch_indices(len(run.encoded["train"]), cfg.batch_size, True, cfg.seed + state.epoch)
+    batches = batch_indices(len(run.encoded["train"]), cfg.batch_size, cfg.shuffle, cfg.seed + state.epoch)
     bar = tqdm(batches, total=run.steps_per_epoch, desc=f"epoch {state.epoch + 1}/{cfg.epochs}",
                disable=not progress, leave=False)
     loss_sum, seen = 0.0, 0

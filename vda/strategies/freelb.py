@@ -49,7 +49,7 @@ def freelb_step(model: Any, batch: dict[str, torch.Tensor], ctx: StepContext) ->
     for t in range(p.adv_steps):
         delta.requires_grad_()
         with ctx.autocast():
-            loss = cross_entropy(classify_embeds(model, embed(batch["input_ids"]) + delta, batch), labels)
+            loss = cross_entropy(classify_embeds(model, embed(batch["input_ids"]) + delta, batch), labels, p)
         ctx.backward(loss / p.adv_steps)
         total += loss.item() / p.adv_steps
         if t < p.adv_steps - 1:

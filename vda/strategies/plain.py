@@ -13,11 +13,12 @@ def plain_step(model: Any, batch: dict[str, torch.Tensor], ctx: StepContext) -> 
     labels = batch["labels"]
     with ctx.autocast():
         if ctx.vda is None:
-            ce = cross_entropy(model(input_ids=batch["input_ids"], **model_inputs(batch)).logits, labels)
+            logits = model(input_ids=batch["input_ids"], **model_inputs(batch)).logits
+            ce = cross_entropy(logits, labels, ctx.params)
             loss, logs = ce, {"ce": ce.item()}
         else:
             clean, virtual = ctx.vda.logits(model, batch)
-            ce = cross_entropy(clean, labels)
+            ce = cross_entropy(clean, labels, ctx.params)
             term, term_logs = ctx.vda.weighted(clean, virtual, labels)
             loss, logs = ce + term, {"ce": ce.item(), **term_logs}
     ctx.backward(loss)

@@ -34,7 +34,7 @@ def smart_step(model: Any, batch: dict[str, torch.Tensor], ctx: StepContext) -> 
     noise = (noise + p.smart_step * grad).detach()
     with ctx.autocast():
         smooth = symmetric_kl(classify_embeds(model, real + noise, batch), clean)
-        ce = cross_entropy(clean, labels)
+        ce = cross_entropy(clean, labels, ctx.params)
         loss = ce + p.smart_weight * smooth
         logs = {"ce": ce.item(), "smart": smooth.item()}
         if virtual is not None:

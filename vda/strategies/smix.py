@@ -51,7 +51,8 @@ def smix_step(model: Any, batch: dict[str, torch.Tensor], ctx: StepContext) -> d
     finally:
         handle.remove()
     with ctx.autocast():
-        mix = ratio * cross_entropy(logits, labels) + (1 - ratio) * cross_entropy(logits, labels[perm])
+        mix = (ratio * cross_entropy(logits, labels, ctx.params)
+               + (1 - ratio) * cross_entropy(logits, labels[perm], ctx.params))
         loss, logs = mix, {"mix_ce": mix.item(), "mix_ratio": ratio}
         if ctx.vda is not None:
             clean, virtual = ctx.vda.logits(model, batch)
