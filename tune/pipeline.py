@@ -17,6 +17,13 @@ so the store alone draws the accuracy-per-epoch curves. When the objectives are 
 pipeline tells the Optuna searcher (``tune.search.ObjectiveOptunaSearch``). Resuming is cheap: the
 planner skips examples the store already holds, so re-submitting a checkpoint attacks nothing twice.
 
+Trials reported from the store (``tune.study``: their training key was stored) report no checkpoint:
+their stored checkpoint is submitted like a trained one (the planner finds its rows and attacks
+only what is missing), or, when its directory is gone, its objectives are read from the store.
+A trial that trained to the end leaves a training record in the store (``write_training_record``):
+what the next sweep over this store looks its key up in. Trials skipped by ``--max-minutes`` or
+missing (stored, checkpoint gone) are told failed to the searcher and attack nothing.
+
 Checkpoints that could not be attacked completely are never silent. Expected trouble (a failed
 copy from remote storage, a damaged checkpoint, lost workers, failed shards) is recorded in the
 store's failures; an unexpected exception (a bug) is logged with its traceback and recorded
@@ -42,12 +49,15 @@ from ray import tune
 
 from tune.config import AttackSettings, SweepSpec
 from tune.search import ObjectiveOptunaSearch
+from tune.study import (BUDGET_SKIPPED, MISSING, REUSED, REUSED_HASH, REUSED_PATH, TRAINING_KEY,
+                        write_training_record)
 from tune.trainable import IS_BEST
 
 log = logging.getLogger("tune.pipeline")
 _TRAINING_METRICS = ("epoch", "dev_acc", "dev_loss")
 _ATTACK_METRICS = ("clean_acc", "attack_acc")
 UNATTACKED_FILE = "unattacked.json"
+INTERRUPTED_FILE = "interrupted.json"  # the latest run was interrupted: a re-run restores Tune's experiment
 _INTERRUPTED = "the sweep was interrupted before it was attacked; --resume attacks it"
 
 
@@ -57,6 +67,7 @@ class CheckpointRef:
     path: str  # local path, or a URI (s3://...) when Tune's storage is remote
     metrics: dict[str, float]  # the epoch's training metrics (epoch, dev_acc, dev_loss)
     is_best: bool
+    stored_hash: str = ""  # a checkpoint reported from the store (tune.study): its content hash
 
 
 @dataclass(frozen=True)
@@ -100,8 +111,10 @@ class AttackPipeline(tune.Callback):
     """Feeds the attack pool from Tune's checkpoints and tells the searcher each trial's objectives."""
 
     def __init__(self, spec: SweepSpec, attack: AttackSettings, output_dir: Path,
-                 searcher: ObjectiveOptunaSearch | None, progress: bool = True) -> None:
+                 searcher: ObjectiveOptunaSearch | None, progress: bool = True, training_code: int = 0) -> None:
         self._attack = attack  # resources already fitted to the cluster by tune.sweep
+        self._sweep_name = spec.sweep.name
+        self._training_code = training_code
         self._wait_for_attack = spec.sweep.needs_attack_results
         self._output_dir = output_dir
         self._searcher = searcher
@@ -118,6 +131,7 @@ class AttackPipeline(tune.Callback):
 
     def setup(self, **info: Any) -> None:
         (self._output_dir / UNATTACKED_FILE).unlink(missing_ok=True)  # an earlier run's: this run decides anew
+        (self._output_dir / INTERRUPTED_FILE).unlink(missing_ok=True)
         if self._attack.enabled:
             self._attacks = _Attacks(self._attack, self._output_dir, self._progress)
 
@@ -132,8 +146,22 @@ class AttackPipeline(tune.Callback):
             self._attacks.submit([_Job(ref, tell=False)])
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        result = trial.last_result or {}
+        if result.get(BUDGET_SKIPPED) or result.get(MISSING):  # nothing trained, nothing to attack
+            self._selected[trial.trial_id] = None
+            self._tell(trial.trial_id, None)
+            return
+        if result.get(REUSED):
+            ref = CheckpointRef(trial.trial_id, str(result[REUSED_PATH]),
+                                {k: result[k] for k in _TRAINING_METRICS if k in result}, True,
+                                str(result[REUSED_HASH]))
+            self._selected[trial.trial_id] = ref
+            self._measure(trial.trial_id, ref)
+            return
         ref = select_checkpoint(self._refs.get(trial.trial_id, []), self._attack.checkpoints)
         self._selected[trial.trial_id] = ref
+        if ref is not None and TRAINING_KEY in result and result.get("done", True):  # not stopped by ASHA
+            self._record_training(ref, result)
         self._measure(trial.trial_id, ref)
 
     def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
@@ -145,9 +173,12 @@ class AttackPipeline(tune.Callback):
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self._finish_restored()  # a restored sweep whose trials had all finished runs no step
+        interrupted = any(t.status not in ("TERMINATED", "ERROR") for t in trials)
+        if interrupted:
+            (self._output_dir / INTERRUPTED_FILE).write_text(json.dumps(
+                [t.trial_id for t in trials if t.status not in ("TERMINATED", "ERROR")]))
         if self._attacks is None:
             return
-        interrupted = any(t.status not in ("TERMINATED", "ERROR") for t in trials)
         if interrupted:  # a resume re-submits what is dropped here; the store keeps every finished shard
             log.warning("sweep interrupted: finishing the attack shards in progress, dropping queued ones "
                         "(Ctrl+C again stops at once)")
@@ -180,6 +211,9 @@ class AttackPipeline(tune.Callback):
 
     def _measure(self, trial_id: str, ref: CheckpointRef | None) -> None:
         """Attack ``ref`` and tell its objectives now (training-only) or once the attack reports back."""
+        if ref is not None and ref.stored_hash and "://" not in ref.path and not Path(ref.path).is_dir():
+            # complete in the store (tune.study.decide), its checkpoint gone: nothing to attack
+            return self._tell(trial_id, self._stored_objectives(ref))
         wait = self._wait_for_attack and ref is not None
         if self._attacks and ref is not None and (wait or self._attack.checkpoints != "every_epoch"):
             self._attacks.submit([_Job(ref, tell=wait)])
@@ -194,6 +228,34 @@ class AttackPipeline(tune.Callback):
     def _tell(self, trial_id: str, values: dict[str, float] | None) -> None:
         if self._searcher is not None:
             self._searcher.tell(trial_id, values)
+
+    def _record_training(self, ref: CheckpointRef, result: dict[str, Any]) -> None:
+        """The trial trained its cell to the end: record it (``tune.study``) so no later sweep trains it again.
+        A trial ASHA stopped early is not recorded: its config did not train to the end."""
+        from attack_workers.runtime.checkpoints import CheckpointInfo, vet_checkpoint
+
+        if "://" in ref.path:  # the store only records checkpoints it can reach (see _record_checkpoint)
+            return
+        info = vet_checkpoint(Path(ref.path))
+        if not isinstance(info, CheckpointInfo):
+            return
+        metrics = {**ref.metrics, **{k: v for k, v in result.items() if k.startswith("best_test_")}}
+        write_training_record(self._output_dir / "store", str(result[TRAINING_KEY]), self._training_code,
+                              info.manifest.run_id, info.checkpoint_hash, ref.path, metrics,
+                              float(result.get("time_total_s", 0.0)), self._sweep_name)
+
+    def _stored_objectives(self, ref: CheckpointRef) -> dict[str, float] | None:
+        """A stored cell's objectives from the store's summary: its only attack's row, or its union's."""
+        from attack_workers.results.store import ResultStore
+        from attack_workers.results.union import UNION
+
+        if not self._attack.enabled:
+            return ref.metrics
+        summary = ResultStore(self._output_dir / "store").load_summary()
+        attack = self._attack.attacks[0] if len(self._attack.attacks) == 1 else UNION
+        rows = summary[(summary["checkpoint_hash"] == ref.stored_hash) & (summary["attack"] == attack)
+                       & (summary["protocol"] == self._attack.protocol)] if len(summary) else summary
+        return _objective_values(ref, rows.iloc[0]) if len(rows) else None
 
     def _write_unattacked(self, unattacked: list[Unattacked]) -> None:
         if not unattacked:

@@ -10,8 +10,18 @@ Ray: ``--address`` or ``RAY_ADDRESS`` joins that cluster; otherwise a cluster st
 ``ray start`` on this machine (the head node of ``ray up cluster.yaml``); otherwise a local Ray
 of this machine's size is started, and GPU requests are dropped when it has no GPU.
 
-Re-running with the same name continues the sweep (``Tuner.restore``) if its configuration is
-unchanged; ``--resume`` continues it with its saved configuration. Outputs, all under
+Re-running an interrupted sweep with the same name continues it (``Tuner.restore``: trials resume from
+their last epoch) if its configuration is unchanged; ``--resume`` continues it with its saved
+configuration. Any other re-run (a finished sweep, a changed configuration such as a grid grown by a
+value, a sweep stopped by ``--max-minutes``, a store whose Tune experiment is gone: an imported
+study, a replaced machine) is a new Tune run over the same store: every trial
+whose training key the store holds is reported from the store and not trained (``tune.study``), so
+only the new cells train. ``--retrain-missing`` also retrains stored cells whose checkpoint is gone and
+whose attacks are incomplete (they are otherwise counted missing).
+
+``--max-minutes M``: after M minutes no trial starts training (it reports ``skipped_by_budget``);
+running trials finish and are attacked, and the sweep exits 0 printing the cells done, missing and
+the measured time per cell (``python -m tune.study status`` prints the same without running). Outputs, all under
 ``<sweep.output_dir>/<sweep.name>/``: ``store/`` (results store), ``summary.csv``/``summary.md``,
 ``plots/``, ``optuna.db`` (Optuna searcher), ``sweep.yaml`` (the resolved configuration).
 
@@ -31,7 +41,8 @@ multi-node cluster each node computes its own table once (its first trial), unle
 ``VDA_CACHE_DIR`` is on shared storage, where every node loads the one made here; a head node
 without CPUs (``cluster.yaml``) makes none, and the first trial of each node does.
 
-Exit status: 0 when every trial finished and every checkpoint to attack was attacked, 1 when a
+Exit status: 0 when every trial finished (or was skipped by ``--max-minutes``) and every checkpoint to
+attack was attacked, 1 when a
 trial failed or a checkpoint could not be attacked completely (both listed; the rest are in the
 table; ``--resume`` retries what was not attacked), 2 for an unusable configuration.
 """
@@ -63,6 +74,7 @@ from vda.dotted import flatten  # noqa: E402
 
 if TYPE_CHECKING:
     from tune.pipeline import Unattacked
+    from tune.study import StoredCell, StudyStatus
     from vda.config import TrainConfig
 
 log = logging.getLogger("tune.sweep")
@@ -94,6 +106,11 @@ class SweepOutcome:
     files: dict[str, Path]  # what analysis wrote: summary_csv, summary_md, plots...
     seconds: float
     unattacked: list[Unattacked] = field(default_factory=list)  # checkpoints not attacked completely, and why
+    trained: int = 0  # trials that trained (not reported from the store, not skipped)
+    reused: int = 0  # trials reported from the store
+    skipped: int = 0  # trials not started: --max-minutes had passed
+    missing: int = 0  # trials of stored cells whose checkpoint is gone and attacks incomplete (--retrain-missing)
+    status: StudyStatus | None = None  # the study's cells after the run (tune.study)
 
 
 @dataclass(frozen=True)
@@ -126,27 +143,35 @@ def trial_dirname(trial: Any) -> str:
 
 
 def resolve_run(spec: SweepSpec, resume: bool) -> tuple[SweepSpec, bool]:
-    """(the spec to run, whether to restore Tune's experiment), refusing ambiguous cases."""
+    """(the spec to run, whether to restore Tune's experiment).
+
+    Tune's experiment is restored with ``--resume``, or to finish an interrupted run of the same
+    configuration; every other re-run is a new Tune run over the same store, which reports the cells
+    it holds (module doc). A new Tune run writes into the same experiment directory: its trials get new ids.
+    """
     from ray import tune
+
+    from tune.pipeline import INTERRUPTED_FILE
 
     out, path = output_dir(spec), experiment_path(spec)
     saved_file = out / "sweep.yaml"
-    if not tune.Tuner.can_restore(path):
-        if resume:
-            raise SweepError(f"nothing to resume: {path} holds no Tune experiment; run without --resume to start it")
-        if saved_file.exists():
-            raise SweepError(f"{out} holds an earlier sweep whose Tune experiment {path} is gone; pick another "
-                             f"sweep.name (--name) or delete {out}")
-        return spec, False
-    saved = sweep_from_dict(read_yaml(saved_file), str(saved_file))
+    saved = sweep_from_dict(read_yaml(saved_file), str(saved_file)) if saved_file.exists() else None
+    if resume and saved is None:
+        raise SweepError(f"nothing to resume: {out} holds no sweep; run without --resume to start it")
     if resume:
-        return saved, True
-    changed = _differences(saved.to_dict(), spec.to_dict())
+        spec = saved
+    if not tune.Tuner.can_restore(path):
+        if saved is not None:
+            log.info("%s holds an earlier sweep whose Tune experiment is gone: a new Tune run reuses its store", out)
+        return spec, False
+    if resume:
+        return spec, True
+    changed = _differences(saved.to_dict(), spec.to_dict()) if saved is not None else []
     if changed:
-        raise SweepError(f"sweep {spec.sweep.name!r} already exists at {out} with another configuration "
-                         f"({'; '.join(changed[:5])}); continue it with --resume (keeps its saved configuration) "
-                         "or pick another --name")
-    return spec, True
+        log.info("sweep %r changed (%s): a new Tune run over the same store; stored cells are not trained again",
+                 spec.sweep.name, "; ".join(changed[:5]))
+        return spec, False
+    return spec, (out / INTERRUPTED_FILE).exists()
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -200,17 +225,30 @@ def fit_resources(spec: SweepSpec, cpus: float, gpus: float, local: bool) -> _Pl
     return _Placement(trial, attack, concurrent, description)
 
 
-def build_tuner(spec: SweepSpec, placement: _Placement, restore: bool, progress: bool) -> Any:
+@dataclass(frozen=True)
+class _Reuse:
+    """What every trial of this run is given to decide whether it trains (``tune.study.decide``)."""
+
+    training_code: int
+    stored: dict[str, StoredCell]
+    retrain_missing: bool = False
+    deadline: float | None = None  # unix time after which no trial starts training
+
+
+def build_tuner(spec: SweepSpec, placement: _Placement, restore: bool, progress: bool, reuse: _Reuse) -> Any:
     """A new Tuner for ``spec``, or the interrupted one restored (Tune keeps its original settings)."""
     from ray import tune
 
     from tune.pipeline import AttackPipeline
     from tune.search import ObjectiveOptunaSearch, build_scheduler, build_searcher, checkpoint_config
     from tune.space import param_space
+    from tune.study import cell_table
     from tune.trainable import train_trial
 
     trainable = tune.with_resources(
-        tune.with_parameters(train_trial, fixed=spec.fixed, variants=spec.variants, cpus=placement.trial.cpus),
+        tune.with_parameters(train_trial, fixed=spec.fixed, variants=spec.variants, cpus=placement.trial.cpus,
+                             training_code=reuse.training_code, stored=cell_table(reuse.stored),
+                             retrain_missing=reuse.retrain_missing, deadline=reuse.deadline),
         {"cpu": placement.trial.cpus, "gpu": placement.trial.gpus})
     if restore:
         return tune.Tuner.restore(experiment_path(spec), trainable=trainable)
@@ -218,7 +256,7 @@ def build_tuner(spec: SweepSpec, placement: _Placement, restore: bool, progress:
     out.mkdir(parents=True, exist_ok=True)
     searcher = build_searcher(spec, out, placement.max_concurrent_trials)
     told = searcher if isinstance(searcher, ObjectiveOptunaSearch) else None
-    pipeline = AttackPipeline(spec, placement.attack, out, told, progress)
+    pipeline = AttackPipeline(spec, placement.attack, out, told, progress, reuse.training_code)
     sweep = spec.sweep
     tuner = tune.Tuner(
         trainable,
@@ -234,32 +272,45 @@ def build_tuner(spec: SweepSpec, placement: _Placement, restore: bool, progress:
     return tuner
 
 
-def run_sweep(spec: SweepSpec, resume: bool = False, address: str | None = None, progress: bool = True) -> SweepOutcome:
-    """Train, attack and report; uses the connected Ray if there is one, else connects (and disconnects)."""
+def run_sweep(spec: SweepSpec, resume: bool = False, address: str | None = None, progress: bool = True,
+              max_minutes: float | None = None, retrain_missing: bool = False) -> SweepOutcome:
+    """Train what the store lacks, attack and report; uses the connected Ray if there is one, else connects
+    (and disconnects). ``max_minutes``: no trial starts training after that long."""
     import ray
 
     from tune.analysis import write_report
     from tune.pipeline import unattacked_checkpoints
     from tune.search import optuna_storage_url
+    from tune.study import BUDGET_SKIPPED, MISSING, REUSED, planned_cells, stored_cells, study_status
+    from vda.training_version import training_code_version
 
     started = time.time()
     spec, restore = resolve_run(spec, resume)
+    out = output_dir(spec)
+    version = training_code_version()
+    stored = stored_cells(out / "store", spec.sweep.attack)
+    reuse = _Reuse(version, stored, retrain_missing, None if max_minutes is None else started + 60 * max_minutes)
     own = not ray.is_initialized()
     local = connect(address) if own else True
     try:
         placement = place(spec, local)
-        print(f"sweep {spec.sweep.name}: {placement.description}", flush=True)
-        prepare_candidate_tables(spec, placement, progress)
-        results = build_tuner(spec, placement, restore, progress).fit()
+        print(f"sweep {spec.sweep.name}: {placement.description}; {len(stored)} trained cell(s) in the store",
+              flush=True)
+        planned = planned_cells(spec, version)
+        if planned is None or any(key not in stored for key in planned):  # every cell stored: no table needed
+            prepare_candidate_tables(spec, placement, progress)
+        results = build_tuner(spec, placement, restore, progress, reuse).fit()
     finally:
         if own:
             ray.shutdown()
-    out = output_dir(spec)
     optuna_url = optuna_storage_url(out) if spec.sweep.searcher == "optuna" else None
     table, files = write_report(out / "store", out, spec.sweep.objectives, optuna_url, spec.sweep.name)
     failed = [r.path.rsplit("/", 1)[-1] for r in results if r.error is not None]
+    last = [r.metrics or {} for r in results if r.error is None]
+    reused, skipped, missing = (sum(bool(m.get(marker)) for m in last) for marker in (REUSED, BUDGET_SKIPPED, MISSING))
     return SweepOutcome(out, experiment_path(spec), len(results), failed, table, files, time.time() - started,
-                        unattacked_checkpoints(out))
+                        unattacked_checkpoints(out), trained=len(last) - reused - skipped - missing, reused=reused,
+                        skipped=skipped, missing=missing, status=study_status(spec, out / "store", version))
 
 
 def table_configs(spec: SweepSpec) -> list[TrainConfig]:
@@ -415,8 +466,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--smoke-test", action="store_true",
                         help="a tiny version of the sweep sized for this machine: 1 trial of 2 steps on the packaged "
                              "models, 4 attacked examples, named <name>-smoke")
+    parser.add_argument("--max-minutes", type=_minutes,
+                        help="no trial starts training after this many minutes; running ones finish and are "
+                             "attacked, and the sweep exits 0 listing the cells still missing")
+    parser.add_argument("--retrain-missing", action="store_true",
+                        help="train again the stored cells whose checkpoint is gone and whose attacks are "
+                             "incomplete (default: count them missing)")
     parser.add_argument("--quiet", action="store_true", help="no trial table or progress bars")
     return parser
+
+
+def _minutes(text: str) -> float:
+    """An argparse type: a finite number of minutes >= 0."""
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number of minutes >= 0")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -426,7 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = args.overrides + ([f"sweep.name={args.name}"] if args.name else [])
     try:
         spec = load_smoke_test(args.config, overrides) if args.smoke_test else load_sweep(args.config, overrides)
-        outcome = run_sweep(spec, args.resume, args.address, progress=not args.quiet)
+        outcome = run_sweep(spec, args.resume, args.address, progress=not args.quiet, max_minutes=args.max_minutes,
+                            retrain_missing=args.retrain_missing)
     except (ConfigError, SweepError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -435,9 +501,15 @@ def main(argv: list[str] | None = None) -> int:
     if outcome.failed_trials:
         failed = f", {len(outcome.failed_trials)} failed: {', '.join(outcome.failed_trials)}"
     out = outcome.output_dir
-    print(f"\nsweep {out.name} done in {outcome.seconds / 60:.1f} min, {outcome.num_trials} trial(s){failed}. "
+    print(f"\nsweep {out.name} done in {outcome.seconds / 60:.1f} min, {outcome.num_trials} trial(s){failed}: "
+          f"{outcome.trained} trained, {outcome.reused} reported from the store, {outcome.skipped} not started "
+          f"(--max-minutes)"
+          + (f", {outcome.missing} missing (checkpoint gone; --retrain-missing trains them)" if outcome.missing else "")
+          + ". "
           f"Store: {out / 'store'}  Table: {out / 'summary.md'} (.csv)  Plots: {out / 'plots'}/  "
           f"Tune experiment: {outcome.experiment_path}")
+    if outcome.status is not None:
+        print(outcome.status.format())
     for u in outcome.unattacked:
         print(f"not attacked completely: trial {u.trial_id}: {u.path}: {u.reason}", file=sys.stderr)
     if outcome.unattacked:

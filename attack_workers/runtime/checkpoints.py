@@ -64,8 +64,23 @@ class CheckpointInfo:
             "checkpoint_hash": self.checkpoint_hash, "path": self.path, "run_id": m.run_id, "epoch": m.epoch,
             "step": m.step, "substitution_mode": m.substitution_mode, "trained_on": m.dataset.get("name", ""),
             "git_commit": m.git_commit, "created": m.created, "recorded_at": time.time(),
-            **flatten(m.config, "config."), **flatten(m.metrics, "metrics."),
+            **flatten(m.config, "config."), **flatten(m.metrics, "metrics."), **_training_identity(Path(self.path)),
         }
+
+
+def _training_identity(path: Path) -> dict[str, Any]:
+    """``training_key`` and ``training_code`` from the checkpoint's ``training.json`` (written by a sweep
+    trial, ``tune.trainable``), so a store can be searched by training key; nothing when it has none."""
+    import json
+
+    marker = path / "training.json"
+    if not marker.is_file():
+        return {}
+    try:
+        found = json.loads(marker.read_text())
+        return {"training_key": str(found["training_key"]), "training_code": int(found["training_code"])}
+    except (ValueError, KeyError, TypeError):
+        return {}
 
 
 def _looks_like_checkpoint(path: Path) -> bool:
