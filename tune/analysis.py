@@ -3,22 +3,27 @@
     python -m tune.analysis --store results/vda-default/store            # writes next to the store
     python -m tune.analysis --store results/vda-default/store --objectives dev_acc attack_acc --out /tmp/report
 
-Writes ``summary.csv`` and ``summary.md`` (the paper's columns, best first: Pareto-optimal rows,
-then by the first objective), ``report.html`` (the table, the plots and every attacked example in
-one page: ``attack_workers.results.report``) and ``plots/``:
+Writes ``summary.csv`` and ``summary.md`` (the paper's columns, ``attack_workers.results.tables``;
+grouped by attack key, the headline keys first (a union's, or a lone attack's), and within each key
+best first: its Pareto-optimal rows starred, then by the first objective), ``report.html`` (the
+table, the plots and every attacked example in one page: ``attack_workers.results.report``) and
+``plots/``:
 
-- ``accuracy_vs_hyperparameters.png``: original and attack accuracy vs sigma, k (and lambda when
-  it varies); the baseline (lambda = 0) as horizontal lines (paper Figure 3);
+- ``accuracy_vs_hyperparameters.png``: original and attack accuracy vs each of sigma, k and lambda
+  that varies; the baseline (lambda = 0) as horizontal lines (paper Figure 3);
 - ``accuracy_vs_epoch.png``: dev accuracy per epoch of every trial, attack accuracy where an
   epoch was attacked, baseline vs VDA (paper Figure 4; attack every epoch with
   ``sweep.attack.checkpoints: every_epoch``);
 - ``pareto_front.png``: the two objectives (or original vs attack accuracy), the Pareto front ringed;
 - ``param_importances.png``: Optuna's fANOVA importance of each varied hyperparameter per objective.
 
-Original and attack accuracies carry their 95 % Wilson interval over the attacked examples
-(``attack_workers.results.uncertainty``): error bars on the plots (pooled over the checkpoints that share
-a setting in Figure 3), ``Att Acc low``/``Att Acc high`` in the table. Two settings whose bars
-overlap widely are not told apart by this many examples.
+Every plot draws one panel (or series) per attack key (protocol, attack set, versions:
+``results.tables.key_labels``), never one point from two keys. A panel whose axis would hold a
+single value (a setting the sweep did not vary; one epoch) is left out, and ``summary.md`` says
+which settings varied. Original and attack accuracies carry their 95 % Wilson interval over the
+attacked examples (``attack_workers.results.uncertainty``): error bars on the plots (pooled over the
+checkpoints of one key that share a setting in Figure 3), ``Att Acc low``/``Att Acc high`` in the
+table. Two settings whose bars overlap widely are not told apart by this many examples.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ import pandas as pd
 if __package__ in (None, ""):  # python tune/analysis.py
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from attack_workers.attack.recipes import UNION  # noqa: E402
+from attack_workers.results.tables import checkpoint_table, format_cells, key_labels  # noqa: E402
 from attack_workers.results.uncertainty import format_number, wilson_interval  # noqa: E402
 from tune.config import OBJECTIVES  # noqa: E402
 
@@ -76,20 +83,32 @@ def pareto_mask(frame: pd.DataFrame, objectives: Sequence[str]) -> pd.Series:
 
 
 def rank(summary: pd.DataFrame, objectives: Sequence[str]) -> pd.DataFrame:
-    """Rows best first: Pareto-optimal ones, then by each objective in order."""
+    """Rows grouped by attack key, the headline keys first (``headline_rows``), and best first within a key:
+    its Pareto-optimal rows (``pareto``: computed among the rows of that key only), then by each objective.
+
+    Why per key: a union's Att Acc is never above its attacks', so a front over every row would star
+    single attacks and could star the union (the sweep's objective) only where it ties them.
+    """
     missing = [o for o in objectives if COLUMNS[o] not in summary]
     if missing:
         raise ValueError(f"objective(s) {missing} have no column in this store (its manifests lack "
                          f"{[COLUMNS[o] for o in missing]}); rank by clean_acc and attack_acc instead")
     frame = summary.copy()
-    frame["pareto"] = pareto_mask(frame, objectives) if len(frame) else []
-    keys = ["pareto"] + [COLUMNS[o] for o in objectives]
-    ascending = [False] + [OBJECTIVES[o].mode == "min" for o in objectives]
-    return frame.sort_values(keys, ascending=ascending, kind="stable", na_position="last").reset_index(drop=True)
+    has_keys = "attack_key" in frame and len(frame)
+    frame["key"] = key_labels(frame) if has_keys else ""
+    frame["pareto"] = False
+    for _, rows in frame.groupby("key", sort=False):
+        frame.loc[rows.index, "pareto"] = pareto_mask(rows, objectives)
+    frame["_headline"] = frame.index.isin(headline_rows(frame).index) if has_keys else True
+    keys = ["_headline", "key", "pareto"] + [COLUMNS[o] for o in objectives]
+    ascending = [False, True, False] + [OBJECTIVES[o].mode == "min" for o in objectives]
+    return (frame.sort_values(keys, ascending=ascending, kind="stable", na_position="last")
+            .drop(columns="_headline").reset_index(drop=True))
 
 
 def paper_table(ranked: pd.DataFrame) -> pd.DataFrame:
-    """The paper's columns (Tables 2-3) plus what identifies each row."""
+    """The per-checkpoint table (``results.tables.checkpoint_table``) in ranked order, with what ranks
+    and identifies each row: its rank within its key, the key, the configuration, epoch and dev accuracy."""
     varied = varied_config(ranked)
     baseline = _baseline(ranked)
 
@@ -97,29 +116,25 @@ def paper_table(ranked: pd.DataFrame) -> pd.DataFrame:
         shown = [c for c in varied if not (is_baseline and c.startswith("config.vda.") and c != LAMBDA)]
         return " ".join(f"{c[len('config.'):]}={row[c]}" for c in shown) or "-"
 
-    table = pd.DataFrame({
-        "rank": range(1, len(ranked) + 1),
-        "run": ranked["run_id"],
+    table = checkpoint_table(ranked, sort=False)
+    identity = pd.DataFrame({
+        "rank": ranked.groupby("key", sort=False).cumcount().to_numpy() + 1,
+        "key": ranked["key"].to_numpy(),
         "configuration": [describe(row, b) for (_, row), b in zip(ranked.iterrows(), baseline)],
-        "epoch": ranked.get("epoch", pd.Series([None] * len(ranked))),
-        "Dev Acc": ranked.get("metrics.dev_acc", pd.Series([math.nan] * len(ranked))),
-        "Ori Acc": ranked["clean_acc"], "Att Acc": ranked["attack_acc"],
-        "Att Acc low": ranked["attack_acc_low"], "Att Acc high": ranked["attack_acc_high"],
-        "Q Num": ranked["avg_queries"],
-        "Perturb %": ranked["perturbed_pct"], "n": ranked["num_examples"],
-        # the validity audit: share of successful attacks that are antonym swaps, polarity flips or non-words
-        "Flagged": ranked.get("flagged_share", pd.Series([math.nan] * len(ranked))),
-        "pareto": ranked["pareto"].map({True: "*", False: ""}),
+        "epoch": ranked.get("epoch", pd.Series([None] * len(ranked))).to_numpy(),
+        "Dev Acc": ranked.get("metrics.dev_acc", pd.Series([math.nan] * len(ranked))).astype(float).to_numpy(),
     })
-    if ranked["protocol"].nunique() > 1:
-        table.insert(3, "protocol", ranked["protocol"])
-    if "attack" in ranked and ranked["attack"].nunique() > 1:  # several attacks: a row each, and the union's
-        table.insert(3, "attack", list(ranked["attack"]))
+    table.insert(0, "rank", identity["rank"])
+    table.insert(1, "key", identity["key"])
+    position = list(table.columns).index("n")
+    for offset, column in enumerate(("configuration", "epoch", "Dev Acc")):
+        table.insert(position + offset, column, identity[column])
+    table["pareto"] = ranked["pareto"].map({True: "*", False: ""}).to_numpy()
     return table
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    """A Markdown table; floats as every results table prints them (``attack_workers.results.uncertainty.format_number``)."""
+    """A Markdown table; floats as every results table prints them (``results.uncertainty.format_number``)."""
     rows = [[format_number(v) if isinstance(v, float) else str(v) for v in row]
             for row in table.itertuples(index=False)]
     lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
@@ -134,11 +149,15 @@ def _baseline(frame: pd.DataFrame) -> pd.Series:
 
 
 def _pooled(rows: pd.DataFrame, column: str) -> tuple[float, float, float]:
-    """An accuracy column over several checkpoints as one proportion: (value, Wilson low, Wilson high).
+    """An accuracy column over several checkpoints of one attack key as one proportion: (value, Wilson low, high).
 
     Pooling the counts (rather than averaging the rates) gives the interval of all the examples
     behind a plotted point; with the same n per checkpoint the value is the mean of the rates.
+    Callers pass the rows of one key: two keys are two measurements, never one point.
     """
+    if "key" in rows and rows["key"].nunique() > 1:
+        raise ValueError(f"_pooled: rows of several attack keys ({', '.join(sorted(rows['key'].unique()))}); "
+                         "pool within one key")
     n = int(rows["num_examples"].sum())
     successes = round(float((rows[column] * rows["num_examples"]).sum()))
     return (successes / n if n else math.nan), *wilson_interval(successes, n)
@@ -157,67 +176,93 @@ def _interval_of(frame: pd.DataFrame, objective: str) -> np.ndarray | None:
     return _error_bars(frame[column], frame[f"{column}_low"], frame[f"{column}_high"])
 
 
-def plot_hyperparameters(summary: pd.DataFrame, path: Path) -> Path:
+def varied_settings(summary: pd.DataFrame) -> list[str]:
+    """Figure 3's settings (sigma, k among the VDA runs; lambda among all) that take two or more values."""
+    vda = summary[~_baseline(summary)]
+    return [p for p in (*FIGURE3, LAMBDA) if p in summary
+            and (summary if p == LAMBDA else vda)[p].astype(float).nunique() > 1]
+
+
+def plot_hyperparameters(summary: pd.DataFrame, path: Path) -> Path | None:
+    """Figure 3: a row of panels per attack key, a panel per setting that varied; None when none varied."""
     import matplotlib.pyplot as plt
 
-    params = list(FIGURE3) + ([LAMBDA] if LAMBDA in varied_config(summary) else [])
-    params = [p for p in params if p in summary]
-    fig, axes = plt.subplots(1, max(1, len(params)), figsize=(4.5 * max(1, len(params)), 3.8), squeeze=False)
-    base, vda = summary[_baseline(summary)], summary[~_baseline(summary)]
-    for ax, param in zip(axes[0], params):
-        rows = vda if param != LAMBDA else summary
-        for column, label, color in (("clean_acc", "Ori Acc", "tab:blue"), ("attack_acc", "Att Acc", "tab:red")):
-            points = pd.DataFrame({setting: _pooled(group, column) for setting, group
-                                   in rows.groupby(rows[param].astype(float))}, index=["value", "low", "high"]).T
-            ax.errorbar(points.index, points["value"], yerr=_error_bars(points["value"], points["low"], points["high"]),
-                        fmt="o-", capsize=3, color=color, label=f"VDA {label}")
-            if len(base) and param != LAMBDA:
-                value, low, high = _pooled(base, column)
-                ax.axhline(value, color=color, ls="--", lw=1, label=f"baseline {label}")
-                ax.axhspan(low, high, color=color, alpha=0.08)
-        if param == "config.vda.sigma" and len(rows) and rows[param].astype(float).min() > 0:
-            ax.set_xscale("log")
-        ax.set_xlabel(param[len("config."):])
-        ax.set_ylabel("accuracy")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    params = varied_settings(summary)
+    if not params or summary.empty:
+        return None
+    frame = summary.assign(key=key_labels(summary)) if "key" not in summary else summary
+    keys = list(dict.fromkeys(frame["key"]))
+    fig, axes = plt.subplots(len(keys), len(params), figsize=(4.5 * len(params), 3.8 * len(keys)), squeeze=False)
+    for panels, key in zip(axes, keys):
+        rows = frame[frame["key"] == key]
+        base, vda = rows[_baseline(rows)], rows[~_baseline(rows)]
+        for ax, param in zip(panels, params):
+            _draw_setting(ax, vda if param != LAMBDA else rows, base if param != LAMBDA else base.iloc[0:0], param)
+            ax.set_title(key, fontsize=8)
+        panels[0].legend(fontsize=8)
     fig.suptitle("Original and attack accuracy vs VDA hyperparameters (paper Fig. 3)")
     return _save(fig, path)
 
 
-def headline_rows(summary: pd.DataFrame) -> pd.DataFrame:
-    """One summary row per checkpoint and protocol: the union's where several attacks ran, else the attack's.
+def _draw_setting(ax: Any, rows: pd.DataFrame, base: pd.DataFrame, param: str) -> None:
+    """One Figure 3 panel: Ori Acc and Att Acc per value of ``param``, the baseline as bands."""
+    for column, label, color in (("clean_acc", "Ori Acc", "tab:blue"), ("attack_acc", "Att Acc", "tab:red")):
+        points = pd.DataFrame({setting: _pooled(group, column) for setting, group
+                               in rows.groupby(rows[param].astype(float))}, index=["value", "low", "high"]).T
+        if len(points):
+            ax.errorbar(points.index, points["value"], yerr=_error_bars(points["value"], points["low"], points["high"]),
+                        fmt="o-", capsize=3, color=color, label=f"VDA {label}")
+        if len(base):
+            value, low, high = _pooled(base, column)
+            ax.axhline(value, color=color, ls="--", lw=1, label=f"baseline {label}")
+            ax.axhspan(low, high, color=color, alpha=0.08)
+    if param == "config.vda.sigma" and len(rows) and rows[param].astype(float).min() > 0:
+        ax.set_xscale("log")
+    ax.set_xlabel(param[len("config."):])
+    ax.set_ylabel("accuracy")
+    ax.grid(alpha=0.3)
 
-    A plot draws one point per checkpoint and protocol; the per-attack rows stay in the tables.
+
+def headline_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows a plot draws: every attack key's, except the attacks of a union drawn as their union.
+
+    One row per checkpoint and headline key: a union's where several attacks ran (its attacks'
+    rows stay in the tables), else the attack's own. Two keys of one protocol (another threshold,
+    code version) are both kept: plots draw them as separate series or panels.
     """
     if summary.empty or "attack" not in summary:
         return summary
-    first = summary["attack"].map(lambda attack: 0 if attack == "union" else 1)
-    return (summary.assign(_first=first).sort_values("_first", kind="stable")
-            .drop_duplicates(["checkpoint_hash", "protocol"]).drop(columns="_first"))
+    unions = summary[summary["attack"] == UNION]
+    covered = set(zip(unions["checkpoint_hash"], unions["union_key"]))
+    in_union = [attack != UNION and (checkpoint, key) in covered
+                for attack, checkpoint, key in zip(summary["attack"], summary["checkpoint_hash"], summary["union_key"])]
+    return summary[~np.array(in_union, dtype=bool)]
 
 
-def plot_epochs(summary: pd.DataFrame, checkpoints: pd.DataFrame, path: Path) -> Path:
+def plot_epochs(summary: pd.DataFrame, checkpoints: pd.DataFrame, path: Path) -> Path | None:
+    """Figure 4: dev accuracy per epoch, attack accuracy per key where an epoch was attacked; None for one epoch."""
     import matplotlib.pyplot as plt
 
+    if checkpoints.empty or checkpoints["epoch"].nunique() < 2:
+        return None
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     headline = headline_rows(summary)
-    protocols = sorted(headline["protocol"].unique()) if len(headline) else []
+    headline = headline.assign(key=key_labels(headline)) if len(headline) else headline.assign(key=[])
+    keys = list(dict.fromkeys(headline["key"]))
     for run_id, rows in checkpoints.sort_values("epoch").groupby("run_id"):
         color = "tab:gray" if _baseline(rows).all() else "tab:green"
         kind = "baseline" if _baseline(rows).all() else "VDA"
         ax.plot(rows["epoch"], rows["metrics.dev_acc"], "o-", color=color, alpha=0.8, label=f"{kind} dev acc")
-        for marker, protocol in zip("sD^v", protocols):
-            attacked = headline[headline["protocol"] == protocol].set_index("checkpoint_hash")
+        for marker, key in zip("sD^vP*X", keys):
+            attacked = headline[headline["key"] == key].set_index("checkpoint_hash")
             hit = rows[rows["checkpoint_hash"].isin(attacked.index)]
             if len(hit):
                 acc = attacked.loc[hit["checkpoint_hash"]]
-                label = f"{kind} attack acc" + (f" ({protocol})" if len(protocols) > 1 else "")
                 ax.errorbar(hit["epoch"], acc["attack_acc"], fmt=f"{marker}--", capsize=3, color=color, alpha=0.8,
                             yerr=_error_bars(acc["attack_acc"], acc["attack_acc_low"], acc["attack_acc_high"]),
-                            label=label)
+                            label=f"{kind} attack acc ({key})")
     handles = dict(zip(*reversed(ax.get_legend_handles_labels())))  # one legend entry per label
-    ax.legend(handles.values(), handles.keys(), fontsize=8)
+    ax.legend(handles.values(), handles.keys(), fontsize=7)
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy")
     ax.grid(alpha=0.3)
@@ -226,7 +271,8 @@ def plot_epochs(summary: pd.DataFrame, checkpoints: pd.DataFrame, path: Path) ->
 
 
 def plot_pareto(ranked: pd.DataFrame, objectives: Sequence[str], path: Path) -> Path:
-    """The trade-off of two objectives (the sweep's, else Ori Acc vs Att Acc), Pareto-optimal points ringed.
+    """The trade-off of two objectives (the sweep's, else Ori Acc vs Att Acc), one panel per attack key,
+    each key's Pareto-optimal points ringed.
 
     Accuracies measured by the attack carry their 95 % Wilson interval as error bars: a point off
     the front whose bars reach it is not shown to be worse.
@@ -235,20 +281,25 @@ def plot_pareto(ranked: pd.DataFrame, objectives: Sequence[str], path: Path) -> 
 
     pair = list(objectives) if len(objectives) == 2 else ["clean_acc", "attack_acc"]
     x, y = sorted(pair, key=lambda o: o == "attack_acc")  # robustness on the y axis when it is an objective
-    front = ranked[pareto_mask(ranked, (x, y))].sort_values(COLUMNS[x])
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    ax.errorbar(ranked[COLUMNS[x]], ranked[COLUMNS[y]], xerr=_interval_of(ranked, x), yerr=_interval_of(ranked, y),
-                fmt="none", ecolor="lightgray", zorder=0)
-    ax.scatter(ranked[COLUMNS[x]], ranked[COLUMNS[y]], c=["tab:gray" if b else "tab:green" for b in _baseline(ranked)])
-    ax.plot(front[COLUMNS[x]], front[COLUMNS[y]], "k--o", lw=1, ms=12, mfc="none", label="Pareto front")
-    for _, row in ranked.iterrows():
-        ax.annotate(str(row["run_id"])[-14:], (row[COLUMNS[x]], row[COLUMNS[y]]), fontsize=7, xytext=(4, 4),
-                    textcoords="offset points")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.set_title("Accuracy vs robustness (gray: baseline, green: VDA)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    frame = ranked.assign(key=key_labels(ranked)) if "key" not in ranked else ranked
+    keys = list(dict.fromkeys(frame["key"])) or [""]
+    fig, axes = plt.subplots(1, len(keys), figsize=(5.5 * len(keys), 4.5), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        rows = frame[frame["key"] == key]
+        front = rows[pareto_mask(rows, (x, y))].sort_values(COLUMNS[x])
+        ax.errorbar(rows[COLUMNS[x]], rows[COLUMNS[y]], xerr=_interval_of(rows, x), yerr=_interval_of(rows, y),
+                    fmt="none", ecolor="lightgray", zorder=0)
+        ax.scatter(rows[COLUMNS[x]], rows[COLUMNS[y]], c=["tab:gray" if b else "tab:green" for b in _baseline(rows)])
+        ax.plot(front[COLUMNS[x]], front[COLUMNS[y]], "k--o", lw=1, ms=12, mfc="none", label="Pareto front")
+        for _, row in rows.iterrows():
+            ax.annotate(str(row["run_id"])[-14:], (row[COLUMNS[x]], row[COLUMNS[y]]), fontsize=7, xytext=(4, 4),
+                        textcoords="offset points")
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        ax.set_title(key, fontsize=8)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Accuracy vs robustness (gray: baseline, green: VDA)")
     return _save(fig, path)
 
 
@@ -338,22 +389,29 @@ def write_report(store: str | Path, out_dir: str | Path, objectives: Sequence[st
     table.to_csv(files["summary_csv"], index=False)
     files["results_csv"] = out_dir / "results.csv"  # every column: hyperparameters, training and attack metrics
     ranked.to_csv(files["results_csv"], index=False)
-    markdown = to_markdown(table) + problems
+    settings = [c[len("config."):] for c in varied_settings(summary)]
+    varied = ("settings that varied: " + ", ".join(settings)) if settings else \
+        "no VDA setting (sigma, k, lambda) varied: no Figure 3"
+    markdown = to_markdown(format_cells(table)) + problems
     objective_text = " and ".join(objectives)
-    header = f"# {title}: best first (Pareto-optimal on {objective_text} marked *)\n\n"
+    header = (f"# {title}: by attack key, best first (Pareto-optimal on {objective_text} within the key "
+              f"marked *)\n\n{varied}\n\n")
     footer = f"\n\nOptuna study: {optuna_url} (optuna-dashboard {optuna_url})\n" if optuna_url else "\n"
     files["summary_md"] = out_dir / "summary.md"
     files["summary_md"].write_text(header + markdown + footer)
     plots, headline = out_dir / "plots", headline_rows(summary)
-    files["plot_hyperparameters"] = plot_hyperparameters(headline, plots / "accuracy_vs_hyperparameters.png")
-    if len(checkpoints):
-        files["plot_epochs"] = plot_epochs(summary, checkpoints, plots / "accuracy_vs_epoch.png")
-    files["plot_pareto"] = plot_pareto(rank(headline, objectives), objectives, plots / "pareto_front.png")
-    importances = param_importances(headline, objectives)
+    drawn = {"plot_hyperparameters": plot_hyperparameters(headline, plots / "accuracy_vs_hyperparameters.png"),
+             "plot_epochs": plot_epochs(summary, checkpoints, plots / "accuracy_vs_epoch.png"),
+             "plot_pareto": plot_pareto(rank(headline, objectives), objectives, plots / "pareto_front.png")}
+    files.update({name: path for name, path in drawn.items() if path is not None})
+    importances = {f"{objective} ({key})": scores
+                   for key, rows in headline.groupby(key_labels(headline), sort=False)
+                   for objective, scores in param_importances(rows, objectives).items()}
     if importances:
         files["plot_importances"] = plot_importances(importances, plots / "param_importances.png")
     else:
-        log.info("no importance plot: it needs >= 3 attacked configurations that differ in a hyperparameter")
+        log.info("no importance plot: it needs >= 3 attacked configurations of one key that differ in a "
+                 "hyperparameter")
     files["report_html"] = write_html(store, out_dir, {k: v for k, v in files.items() if k.startswith("plot_")}, title)
     return markdown, files
 

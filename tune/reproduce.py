@@ -5,11 +5,14 @@
     python -m tune.reproduce --store results/paper-table4/store --table ablation --dataset ag_news
 
 A row is one method (strategy or RoBERTa, with or without VDA, an ablation of VDA, with or
-without ADA) and substitution mode, over every seed in the store. Its label is derived from the
+without ADA), substitution mode and configuration (the other settings that differ between the
+store's runs: lambda, sigma, lr...), under one attack key (protocol, labelled by what tells two of
+its keys apart, and set of attacks), over every seed in the store. Its label is derived from the
 recorded training config, not from the sweep's variant names, so any store can be laid out this
-way. The columns are the paper's (Ori Acc, Q Num, Perturb as "mean ± SD" over seeds, the sample SD;
-Att Acc and its paired difference to the base method as "0.210 [0.185, 0.237]", a 95 % interval
-over seeds and examples, labelled in the cell where it covers the examples only), "Flagged" when
+way; no configuration is dropped to make the table. The columns are the paper's (Ori Acc, Q Num,
+Perturb as "mean ± SD" over seeds, the sample SD; Att Acc and its paired difference to the base
+method as "0.210 [0.185, 0.237]", a 95 % interval over seeds and examples, labelled in the cell
+where it covers the examples only), "Flagged" when
 the validity audit has run, then the published numbers of that row when the dataset is one of the
 paper's: ``--table main`` (Tables 2-3), ``ablation`` (Table 4) or ``ada`` (Table 5). A seed is one
 checkpoint: a run's best epoch, the latest run where a seed was trained twice
@@ -26,11 +29,14 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from attack_workers.attack.recipes import UNION, attack_rank
+from attack_workers.results.outcomes import spared_note
 from attack_workers.results.store import load_examples
-from attack_workers.results.uncertainty import format_interval, format_number, mean_interval, paired_differences, robust_matrix
-from attack_workers.attack.recipes import attack_rank
-from attack_workers.results.union import UNION, with_union
-from tune.analysis import load_results, to_markdown
+from attack_workers.results.tables import count_cell, protocol_labels
+from attack_workers.results.uncertainty import (format_interval, format_number, mean_interval, paired_differences,
+                                                robust_matrix)
+from attack_workers.results.union import with_union
+from tune.analysis import load_results, to_markdown, varied_config
 
 log = logging.getLogger("tune.reproduce")
 
@@ -40,6 +46,14 @@ ROW_ORDER = ("BERT", "FreeLB", "SMART", "SMix", "RoBERTa")
 # data.dataset as a run records it -> the paper's name for that dataset
 PAPER_DATASETS = {"mr": "mr", "hf:rotten_tomatoes": "mr", "hf:ag_news": "ag_news", "hf:imdb": "imdb",
                   "hf:yelp_polarity": "yelp", "hf:glue/mrpc": "mrpc", "hf:glue/qnli": "qnli"}
+
+# config.* columns that say how a run was executed, not what it trained: never a configuration of their own
+OPERATIONAL = ("config.seed", "config.device", "config.precision", "config.num_threads", "config.eval_batch_size",
+               "config.eval_test", "config.keep_epoch_checkpoints", "config.recipe", "config.vda.chunk_positions",
+               "config.vda.cache_mb", "config.vda.shared_candidates")
+# config.* columns the row's name and mode already say (``row_name``)
+NAMED = ("config.strategy.name", "config.model", "config.data.extra_train_file", "config.vda.mode",
+         "config.vda.augment", "config.vda.loss", "config.vda.noise")
 
 PAPER_RESULTS = Path(__file__).with_name("paper_results.csv")  # the published numbers, one row per table row
 PAPER_TABLES = ("main", "ablation", "ada")  # Tables 2-3, Table 4, Table 5
@@ -85,8 +99,10 @@ def _attack_key(group: pd.DataFrame) -> str | None:
 
 
 def one_checkpoint_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``frame`` (a summary with ``row`` and ``mode``) that stand for a seed: one per
-    (attack key, row, mode, seed).
+    """The rows of ``frame`` (a summary with ``row``, ``mode`` and ``configuration``) that stand for a
+    seed: one per (attack key, row, mode, configuration, seed). Runs of two configurations (another
+    sigma, k, lambda or lr: an Optuna store's lambda grid at one seed) are two rows of the table,
+    never one seed trained twice.
 
     An epoch is not a seed: with every epoch attacked (``sweep.attack.checkpoints: every_epoch``) a
     run has one checkpoint per epoch, and the one it stands for is the one it selected, its best
@@ -99,7 +115,7 @@ def one_checkpoint_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
         ["_score", "epoch", "checkpoint_hash"], ascending=[False, True, True], na_position="last", kind="stable")
     per_run = best.drop_duplicates(["attack_key", "run_id"])
     latest = per_run.sort_values(["created", "checkpoint_hash"], ascending=[False, True], kind="stable")
-    chosen = latest.drop_duplicates(["attack_key", "row", "mode", "config.seed"])
+    chosen = latest.drop_duplicates(["attack_key", "row", "mode", "configuration", "config.seed"])
     if len(chosen) < len(per_run):
         log.warning("%d run(s) repeat a seed already in their row; each seed counts once, its latest run: "
                     "set aside %s", len(per_run) - len(chosen),
@@ -116,37 +132,65 @@ def _selection_score(frame: pd.DataFrame) -> pd.Series:
 
 
 def _attack_accuracy(group: pd.DataFrame, examples: pd.DataFrame) -> str:
-    """Att Acc over the group's checkpoints (one per seed) with its interval over seeds and examples."""
+    """Att Acc over the group's checkpoints (one per seed) with its interval over seeds and examples.
+
+    ``--union-only`` per-attack rows leave their spared examples out (``results.outcomes``, as the
+    summary does), and the cell says so.
+    """
     matrix = robust_matrix(examples, list(group["checkpoint_hash"]), _attack_key(group))
-    return format_interval(mean_interval(matrix.to_numpy(), bounds=(0.0, 1.0)))
+    cell = format_interval(mean_interval(matrix.to_numpy(), bounds=(0.0, 1.0)))
+    spared = int(pd.to_numeric(group.get("num_spared", pd.Series(0)), errors="coerce").fillna(0).sum())
+    return f"{cell} {spared_note(spared)}" if spared else cell
 
 
 def _paired_delta(group: pd.DataFrame, bases: pd.DataFrame, examples: pd.DataFrame) -> str:
     """Att Acc - the base method's, paired by seed and example id, with its CI; '' for base rows.
 
-    Both sides hold one checkpoint per seed (``one_checkpoint_per_seed``). Seeds the base lacks
-    drop out of the Δ, and the cell says so ("2 of 3 seeds paired"): the row's Att Acc and seeds
-    column count all of its seeds.
+    Both sides hold one checkpoint per seed (``one_checkpoint_per_seed``) and share the attack key (a
+    union's names its attack set: a union of other attacks is no base) and the settings besides
+    VDA's (``base_configuration``: lr...). Seeds the base lacks, and pairs with a side that has no
+    finished example yet (a partial union), drop out of the Δ, and the cell says so ("2 of 3 seeds
+    paired"): the row's Att Acc and seeds column count all of its seeds.
     """
     if (group["row"] == group["base"]).all():
         return ""
-    keys = ["base", "config.seed", "attack_key"]
-    pairs = group[[*keys, "checkpoint_hash"]].merge(bases[[*keys, "checkpoint_hash"]], on=keys,
-                                                    suffixes=("", "_base"))
+    keys = ["base", "config.seed", "attack_key", "base_configuration"]
+    pairs = group[[*keys, "checkpoint_hash", "num_examples"]].merge(
+        bases[[*keys, "checkpoint_hash", "num_examples"]], on=keys, suffixes=("", "_base"))
     if pairs.empty:
         return "no base"
+    pairs = pairs[(pairs["num_examples"] > 0) & (pairs["num_examples_base"] > 0)]
+    if pairs.empty:
+        return "pending"
     differences = paired_differences(examples, list(zip(pairs["checkpoint_hash"], pairs["checkpoint_hash_base"])),
                                      _attack_key(group))
     return format_interval(mean_interval(differences), signed=True, seeds_of=group["config.seed"].nunique())
 
 
-def _protocol_label(group: pd.DataFrame) -> str:
-    """'vda-paper', with the word threshold when the attack used one (rows of two thresholds differ)."""
-    protocol = str(group["protocol"].iloc[0])
-    threshold = group.get("attack.word_similarity_threshold")
-    if protocol == "vda-paper" and threshold is not None and threshold.notna().all():
-        return f"{protocol} (word cos >= {float(threshold.iloc[0]):g})"
-    return protocol
+def configurations(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(each run's settings that differ between the store's runs besides its seed, row and mode; the same
+    without VDA's, which a base run's Δ pairs on). '' where nothing else differs.
+
+    A run without VDA (lambda 0) shows no ``vda.*`` setting: they change nothing there.
+    """
+    varied = [c for c in varied_config(frame) if c not in OPERATIONAL and c not in NAMED]
+    vda_off = frame["config.vda.lam"].astype(float) == 0
+
+    def describe(columns: list[str], row: pd.Series, off: bool) -> str:
+        return " ".join(f"{c[len('config.'):]}={row[c]}" for c in columns if not (off and c.startswith("config.vda.")))
+
+    shared = [c for c in varied if not c.startswith("config.vda.")]
+    full = [describe(varied, row, off) for (_, row), off in zip(frame.iterrows(), vda_off)]
+    base = [describe(shared, row, True) for _, row in frame.iterrows()]
+    return pd.Series(full, index=frame.index), pd.Series(base, index=frame.index)
+
+
+def _attack_sets(frame: pd.DataFrame) -> pd.Series:
+    """Each row's set of attacks: those its checkpoint has under its union key, 'bert-attack,pwws'."""
+    attacks = frame[frame["attack"] != UNION].groupby(["checkpoint_hash", "union_key"])["attack"].agg(
+        lambda names: ",".join(sorted(set(names), key=lambda a: (attack_rank(a), a))))
+    return pd.Series([attacks.get((c, k), "") for c, k in zip(frame["checkpoint_hash"], frame["union_key"])],
+                     index=frame.index, dtype=object)
 
 
 def _mean_std(values: pd.Series) -> str:
@@ -159,10 +203,15 @@ def _mean_std(values: pd.Series) -> str:
     return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}" if len(values) > 1 else f"{values.mean():.3f}"
 
 
-def _span(counts: pd.Series) -> str:
-    """Attacked examples per checkpoint: '200', or '180-200' while some attacks are still running."""
+def _span(group: pd.DataFrame) -> str:
+    """Attacked examples per checkpoint: '200', or '180-200 (40 pending)' while some attacks are still running.
+
+    A partial union (no example every attack finished yet) counts 0, never NaN.
+    """
+    counts = pd.to_numeric(group["num_examples"], errors="coerce").fillna(0).astype(int)
     low, high = int(counts.min()), int(counts.max())
-    return str(low) if low == high else f"{low}-{high}"
+    pending = int(pd.to_numeric(group.get("pending_examples", pd.Series(0)), errors="coerce").fillna(0).sum())
+    return count_cell(low if low == high else f"{low}-{high}", pending)
 
 
 def paper_dataset(summary: pd.DataFrame, dataset: str | None) -> str | None:
@@ -207,24 +256,28 @@ def reproduction_table(summary: pd.DataFrame, examples: pd.DataFrame, dataset: s
     frame["mode"] = frame["config.vda.mode"].where(frame["config.vda.lam"].astype(float) > 0, "-")
     paper = paper_numbers(table, paper_dataset(frame, dataset) or "")
     frame["base"] = [row.split("+")[0] for row in frame["row"]]
+    frame["configuration"], frame["base_configuration"] = configurations(frame)
+    frame["attacks"], frame["protocol label"] = _attack_sets(frame), protocol_labels(frame)
     frame = one_checkpoint_per_seed(frame)
     bases = frame[frame["row"] == frame["base"]]
     records = []
-    # One union key = one protocol with one set of parameters on one example set: rows of two keys
-    # (the legacy protocol, another threshold) are different measurements and never pooled. Within
-    # it, several attacks give one column group each, and the headline columns are the union's.
-    for (key, row, mode), family in frame.groupby(["union_key", "row", "mode"], sort=False):
-        attacks = sorted(set(family["attack"]) - {UNION}, key=lambda a: (attack_rank(a), a))
+    # One union key = one protocol with one set of parameters on one example set, and one set of
+    # attacks: rows of two keys (the legacy protocol, another threshold, code version or attack set)
+    # are different measurements and never pooled. Within it, several attacks give one column group
+    # each, and the headline columns are the union's.
+    for (_, attacks, row, mode, configuration), family in frame.groupby(
+            ["union_key", "attacks", "row", "mode", "configuration"], sort=False):
+        names = attacks.split(",")
         group = family[family["attack"] == UNION] if (family["attack"] == UNION).any() else family
-        record = {"protocol": _protocol_label(group), "Method": row, "mode": mode,
-                  "seeds": int(group["config.seed"].nunique()),
-                  "examples": _span(group["num_examples"]) if "num_examples" in group else "?"}
+        record = {"protocol": group["protocol label"].iloc[0], "Method": row, "mode": mode,
+                  "configuration": configuration, "seeds": int(group["config.seed"].nunique()),
+                  "examples": _span(group) if "num_examples" in group else "?"}
         for label, column in METRICS.items():
             record[label] = _attack_accuracy(group, examples) if column == "attack_acc" else _mean_std(group[column])
         record["Δ Att Acc"] = _paired_delta(group, bases, examples)
-        record["attacks"] = ",".join(attacks) if len(attacks) > 1 else attacks[0]
-        if len(attacks) > 1:  # one column group per attack; the headline Att Acc and Δ are the union's
-            for attack in attacks:
+        record["attacks"] = attacks
+        if len(names) > 1:  # one column group per attack; the headline Att Acc and Δ are the union's
+            for attack in names:
                 part = family[family["attack"] == attack]
                 record[f"{attack} Att Acc"] = _attack_accuracy(part, examples)
                 record[f"{attack} Δ"] = _paired_delta(part, bases, examples)
@@ -234,11 +287,14 @@ def reproduction_table(summary: pd.DataFrame, examples: pd.DataFrame, dataset: s
             record.update({f"paper {label}": value for label, value in zip(METRICS, paper[row])})
         records.append(record)
     result = pd.DataFrame(records).fillna("")  # a protocol with one attack has no per-attack column group
+    if not result["configuration"].any():  # nothing varies but the row and mode: no column for it
+        result = result.drop(columns="configuration")
     base = [m.split("+")[0] for m in result["Method"]]
     result["_order"] = [ROW_ORDER.index(b) if b in ROW_ORDER else len(ROW_ORDER) for b in base]
     result["_plus"] = [m.count("+") for m in result["Method"]]
-    return (result.sort_values(["protocol", "_order", "_plus", "Method", "mode"])
-            .drop(columns=["_order", "_plus"]).reset_index(drop=True))
+    order = ["protocol", "_order", "_plus", "Method", "mode", *(["configuration"] if "configuration" in result else []),
+             "attacks"]
+    return result.sort_values(order, kind="stable").drop(columns=["_order", "_plus"]).reset_index(drop=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,9 +305,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", default=None,
                         help="the paper's dataset for the published columns (default: the store's data.dataset): "
                              f"{', '.join(sorted(set(PAPER_DATASETS.values())))}")
+    parser.add_argument("--verdicts", nargs="+", metavar="FILE", default=(),
+                        help="reading-record CSVs: add the reader-adjusted Att Acc per attack key and method "
+                             "(attack_workers.results.verdicts)")
     args = parser.parse_args(argv)
     summary, _, _ = load_results(args.store)
-    print(to_markdown(reproduction_table(summary, load_examples(args.store), args.dataset, args.table)))
+    examples = load_examples(args.store)
+    print(to_markdown(reproduction_table(summary, examples, args.dataset, args.table)))
+    if args.verdicts:
+        from attack_workers.results.verdicts import join_verdicts, read_verdicts, reader_table
+
+        labelled, unmatched = join_verdicts(examples, read_verdicts(args.verdicts, examples))
+        print(f"\nReaders' verdicts ({len(unmatched)} joined no success and are not applied):\n")
+        print(to_markdown(reader_table(summary, labelled)))
     return 0
 
 

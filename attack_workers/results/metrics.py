@@ -2,9 +2,13 @@
 
 Input: the rows of one (checkpoint, protocol, attack parameters) group, with the columns of
 ``attack_workers.results.store.EXAMPLE_COLUMNS``. ``status`` is ``succeeded`` (the prediction was
-flipped), ``failed`` (originally correct, survived the attack) or ``skipped`` (originally wrong,
-not attacked). ``num_queries`` is the victim-model query count of the attack, the initial
-prediction included. Accuracies are fractions (the paper prints 0.868); percentages are 0-100.
+flipped), ``failed`` (originally correct, survived the attack), ``skipped`` (originally wrong,
+not attacked) or ``spared`` (``--union-only``: not attacked by this attack, an earlier one broke it).
+n counts every row but the spared ones (``attack_workers.results.outcomes``: the one definition),
+and ``num_spared`` says how many were left out. ``num_queries`` is the victim-model query count of
+the attack, the initial prediction included (a union row's: the initial prediction once, plus every
+attack's queries beyond it, ``attack_workers.results.union``). Accuracies are fractions (the paper
+prints 0.868); percentages are 0-100.
 
 ``textattack``: exactly ``textattack.metrics`` (0.3.11) on the same results.
     clean_acc            (n - skipped) / n
@@ -38,12 +42,12 @@ import math
 
 import pandas as pd
 
+from attack_workers.results.outcomes import STATUSES, attacked as attacked_rows
 from attack_workers.results.uncertainty import wilson_interval
 
-STATUSES = ("succeeded", "failed", "skipped")
-METRIC_COLUMNS = ("num_examples", "clean_acc", "clean_acc_low", "clean_acc_high", "attack_acc", "attack_acc_low",
-                  "attack_acc_high", "attack_success_rate", "avg_queries", "perturbed_pct", "avg_words",
-                  "num_succeeded", "num_failed", "num_skipped", "seconds")
+METRIC_COLUMNS = ("num_examples", "num_spared", "clean_acc", "clean_acc_low", "clean_acc_high", "attack_acc",
+                  "attack_acc_low", "attack_acc_high", "attack_success_rate", "avg_queries", "perturbed_pct",
+                  "avg_words", "num_succeeded", "num_failed", "num_skipped", "seconds")
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -58,6 +62,8 @@ def _counts(rows: pd.DataFrame) -> dict[str, float]:
     unknown = set(rows["status"]) - set(STATUSES)
     if unknown:
         raise ValueError(f"rows have unknown status values {sorted(unknown)}; expected {STATUSES}")
+    spared = len(rows) - len(attacked_rows(rows))
+    rows = attacked_rows(rows)
     n = len(rows)
     succeeded = int((rows["status"] == "succeeded").sum())
     failed = int((rows["status"] == "failed").sum())
@@ -66,6 +72,7 @@ def _counts(rows: pd.DataFrame) -> dict[str, float]:
     attack_low, attack_high = wilson_interval(failed, n)
     return {
         "num_examples": n,
+        "num_spared": spared,
         "clean_acc": _ratio(n - skipped, n),
         "clean_acc_low": clean_low,
         "clean_acc_high": clean_high,
@@ -82,10 +89,11 @@ def _counts(rows: pd.DataFrame) -> dict[str, float]:
 
 def textattack_metrics(rows: pd.DataFrame) -> dict[str, float]:
     """TextAttack's definitions (``AttackSuccessRate``, ``AttackQueries``, ``WordsPerturbed``)."""
+    counts, rows = _counts(rows), attacked_rows(rows)
     attacked = rows[rows["status"] != "skipped"]
     succeeded = rows[rows["status"] == "succeeded"]
     return {
-        **_counts(rows),
+        **counts,
         "avg_queries": _mean(attacked["num_queries"]),
         "perturbed_pct": _mean(100.0 * succeeded["words_changed"] / succeeded["num_words"]),
         "avg_words": _mean(rows["num_words"]),
@@ -94,9 +102,10 @@ def textattack_metrics(rows: pd.DataFrame) -> dict[str, float]:
 
 def vda_paper_metrics(rows: pd.DataFrame) -> dict[str, float]:
     """The VDA authors' definitions: averages over every originally-correct example."""
+    counts, rows = _counts(rows), attacked_rows(rows)
     attacked = rows[rows["status"] != "skipped"]
     return {
-        **_counts(rows),
+        **counts,
         "avg_queries": _mean(attacked["num_queries"] - 1),
         "perturbed_pct": _mean(100.0 * attacked["words_changed"] / attacked["num_whitespace_words"]),
         "avg_words": _mean(rows["num_whitespace_words"]),

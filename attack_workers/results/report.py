@@ -24,15 +24,16 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from attack_workers.results.review import readers_section, review_tab
 from attack_workers.results.store import ResultStore
-from attack_workers.results.uncertainty import format_ci, format_number
+from attack_workers.results.tables import checkpoint_table, format_cells
 
 REPORT_NAME = "report.html"
 TEMPLATE = Path(__file__).with_name("report_template.html")
@@ -42,19 +43,24 @@ EXAMPLE_FIELDS = ("example_id", "status", "label", "clean_pred", "adv_pred", "nu
                   "original_text", "original_text_b", "perturbed_text", "perturbed_text_b")
 INTERNED = {"example_id", "status", "original_text", "original_text_b", "perturbed_text", "perturbed_text_b"}
 PLOT_CAPTIONS = {
-    "plot_hyperparameters": "Original and attack accuracy vs the VDA hyperparameters (paper Figure 3), "
-                            "95 % Wilson intervals pooled over the checkpoints of a setting.",
+    "plot_hyperparameters": "Original and attack accuracy vs the VDA hyperparameters that varied (paper Figure 3), "
+                            "a row of panels per attack key, 95 % Wilson intervals pooled over the checkpoints "
+                            "of a setting within the key.",
     "plot_epochs": "Dev accuracy per epoch and attack accuracy where an epoch was attacked (paper Figure 4).",
-    "plot_pareto": "Accuracy vs robustness; the Pareto front ringed, 95 % Wilson intervals as error bars.",
+    "plot_pareto": "Accuracy vs robustness, a panel per attack key with its Pareto front ringed, 95 % Wilson "
+                   "intervals as error bars.",
     "plot_importances": "Optuna fANOVA importance of each varied hyperparameter.",
 }
 
 
 def write_html(store: str | Path, out_dir: str | Path, plots: Mapping[str, Path] | None = None,
-               title: str | None = None) -> Path:
+               title: str | None = None, review: int | None = None, review_seed: int = 0,
+               verdicts: Sequence[str | Path] = ()) -> Path:
     """Write ``<out_dir>/report.html`` for ``store``; draw the plots unless ``plots`` (name -> PNG) are given.
 
-    A sweep passes the plots ``tune.analysis`` has just drawn, so they are drawn once.
+    A sweep passes the plots ``tune.analysis`` has just drawn, so they are drawn once. ``review``:
+    add a Review tab of that many successes per method and attack (``attack_workers.results.review``);
+    ``verdicts``: reading-record CSVs, for a section with the reader-adjusted Att Acc (``results.verdicts``).
     """
     results = ResultStore(store)
     summary = results.load_summary()
@@ -75,6 +81,8 @@ def write_html(store: str | Path, out_dir: str | Path, plots: Mapping[str, Path]
             "PLOTS": plots_section(figures),
             "PROVENANCE": provenance_section(results, summary, checkpoints),
             "DATA": script_json(example_blob(examples)),
+            "REVIEW": review_tab(summary, examples, review, review_seed),
+            "READERS": readers_section(summary, examples, verdicts),
         }
     out.write_text(fill(TEMPLATE.read_text(), parts))
     return out
@@ -92,29 +100,8 @@ def fill(template: str, parts: Mapping[str, str]) -> str:
 
 
 def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The paper's columns per (checkpoint, attack key), as the page prints them (the CLI's numbers)."""
-    rows = summary.sort_values(["protocol", "run_id"], kind="stable")
-
-    def column(name: str) -> pd.Series:
-        return rows[name] if name in rows else pd.Series(math.nan, index=rows.index)
-
-    return pd.DataFrame({
-        "run": rows["run_id"].astype(str),
-        "checkpoint": rows["checkpoint_hash"].str[:8],
-        "protocol": rows["protocol"],
-        "attack": column("attack").fillna("bert-attack"),  # a recipe, or "union" (worst case over them)
-        "attack key": rows["attack_key"].str[:8],
-        "data": rows["dataset"] + "/" + rows["split"],
-        "n": rows["num_examples"].astype(int).astype(str),
-        "Ori Acc": column("clean_acc").map(format_number),
-        "Att Acc [95 % CI]": [format_ci(*v) for v in zip(rows["attack_acc"], rows["attack_acc_low"],
-                                                          rows["attack_acc_high"])],
-        "Q Num": column("avg_queries").map(format_number),
-        "Perturb %": column("perturbed_pct").map(format_number),
-        "Flagged": column("flagged_share").map(format_number),
-        "Holes": column("hole_share").map(format_number),
-        "pending": column("pending_examples").fillna(0).astype(int).astype(str),
-    })
+    """The paper's columns per (checkpoint, attack key), as every table prints them (``results.tables``)."""
+    return format_cells(checkpoint_table(summary))
 
 
 def methods_section(summary: pd.DataFrame, examples: pd.DataFrame) -> str:
@@ -158,14 +145,14 @@ def draw_plots(summary: pd.DataFrame, checkpoints: pd.DataFrame, directory: Path
     from tune import analysis
 
     objectives = ("attack_acc", "dev_acc") if "metrics.dev_acc" in summary else ("clean_acc", "attack_acc")
-    headline = analysis.headline_rows(summary)  # one point per checkpoint and protocol (the union's)
+    headline = analysis.headline_rows(summary)  # one point per checkpoint and attack key (a union's, not its attacks')
     plots = {"plot_pareto": analysis.plot_pareto(analysis.rank(headline, objectives), objectives,
                                                  directory / "pareto_front.png")}
     if any(column in summary for column in analysis.FIGURE3):
         plots["plot_hyperparameters"] = analysis.plot_hyperparameters(headline, directory / "hyperparameters.png")
     if {"epoch", "metrics.dev_acc"} <= set(checkpoints.columns):
         plots["plot_epochs"] = analysis.plot_epochs(summary, checkpoints, directory / "epochs.png")
-    return plots
+    return {name: path for name, path in plots.items() if path is not None}  # a panel of one value is left out
 
 
 def plots_section(plots: Mapping[str, Path]) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from attack_workers.attack.recipes import attack_rank
-from attack_workers.results.union import SPARED, UNION, union_examples, union_groups
+from attack_workers.results.union import UNION, union_examples, union_groups
 from vda.assets import staged
 
 EXAMPLE_SCHEMA = pa.schema([
@@ -133,6 +133,15 @@ def flatten(d: dict[str, Any], prefix: str) -> dict[str, Any]:
             for key, value in flatten_dotted(d, prefix).items()}
 
 
+def check_rows(rows: list[dict[str, Any]], columns: Sequence[str], writer: str, schema: str) -> None:
+    """Refuse an empty write or rows whose columns differ from ``columns``: a file's rows share one schema."""
+    if not rows:
+        raise ValueError(f"{writer}: no rows; a finished unit of work has at least one")
+    bad = [sorted(set(columns) ^ set(r)) for r in rows if set(r) != set(columns)]
+    if bad:
+        raise ValueError(f"{writer}: rows do not match {schema}; differing columns: {bad[0]}")
+
+
 class ResultStore:
     """Read and write one store directory (created on first write)."""
 
@@ -143,11 +152,7 @@ class ResultStore:
 
     def write_examples(self, rows: list[dict[str, Any]]) -> Path:
         """Write one finished shard's rows (all of one checkpoint and attack key) as one file."""
-        if not rows:
-            raise ValueError("write_examples: no rows; a finished shard has at least one example")
-        bad = [sorted(set(EXAMPLE_COLUMNS) ^ set(r)) for r in rows if set(r) != set(EXAMPLE_COLUMNS)]
-        if bad:
-            raise ValueError(f"write_examples: rows do not match EXAMPLE_SCHEMA; differing columns: {bad[0]}")
+        check_rows(rows, EXAMPLE_COLUMNS, "write_examples", "EXAMPLE_SCHEMA")
         keys = {(r["checkpoint_hash"], r["attack_key"]) for r in rows}
         if len(keys) != 1:
             raise ValueError(f"write_examples: a shard's rows must share one checkpoint and attack key, got {keys}")
@@ -268,14 +273,12 @@ class ResultStore:
             protocol = get_protocol(first["protocol"])
             # Planned or in failed shards, not attacked yet: an interrupted evaluation and failed shards.
             wanted = self.planned_example_ids(ckpt, key) | failed.get((ckpt, key), set())
-            attacked = group[group["status"] != SPARED]  # skip_broken: the examples this attack did attack
             records.append({
                 "checkpoint_hash": ckpt, "attack_key": key, "run_id": first["run_id"],
                 "protocol": protocol.name, "attack": first["attack"], "union_key": first["union_key"],
                 "dataset": first["dataset"], "split": first["split"],
-                **protocol.summarize(attacked),
-                "num_spared": int((group["status"] == SPARED).sum()),
-                **audit_summary(attacked),
+                **protocol.summarize(group),  # spared rows (skip_broken) left out of n: results.outcomes
+                **audit_summary(group),
                 **flatten(json.loads(first["attack_params"]), "attack."),
                 "pending_examples": len(wanted - set(group["example_id"])),
             })
@@ -290,9 +293,11 @@ class ResultStore:
     def _union_records(self, rows: pd.DataFrame, failed: dict[tuple[str, str], set[str]]) -> list[dict[str, Any]]:
         """One summary row per checkpoint and union of two or more attacks (``attack_workers.results.union``).
 
-        Its ``attack`` is "union", its ``attack_key`` the union key, its metrics the protocol's over the
-        examples every attack finished; ``pending_examples``: the examples any of its attacks planned
-        (or lost in a failed shard) whose union outcome is not known yet; ``attacks``: the attacks in it.
+        Its ``attack`` is "union", its ``attack_key`` the union row key (the union key and the attack
+        set), ``union_key`` its attacks' union key, its metrics the protocol's over the examples every
+        attack finished (n = 0 when none is yet: a partial union is a row, never a gap);
+        ``pending_examples``: the examples any of its attacks planned (or lost in a failed shard) whose
+        union outcome is not known yet; ``attacks``: the attacks in it.
         """
         from attack_workers.lexicon.audit import audit_summary
         from attack_workers.attack.protocols import get_protocol
@@ -307,12 +312,12 @@ class ResultStore:
                                    for k in members["attack_key"]))
             first = members.iloc[0]
             protocol = get_protocol(first["protocol"])
-            metrics = protocol.summarize(outcomes) if len(outcomes) else {}
             records.append({
                 "checkpoint_hash": ckpt, "attack_key": key, "run_id": first["run_id"], "protocol": protocol.name,
-                "attack": UNION, "union_key": key, "dataset": first["dataset"], "split": first["split"],
+                "attack": UNION, "union_key": first["union_key"], "dataset": first["dataset"],
+                "split": first["split"],
                 "attacks": ",".join(sorted(members["attack"], key=lambda a: (attack_rank(a), a))),
-                **metrics, "num_spared": 0, **(audit_summary(outcomes) if len(outcomes) else {}),
+                **protocol.summarize(outcomes), **audit_summary(outcomes),
                 **flatten(json.loads(first["attack_params"]), "attack."),
                 "pending_examples": len(wanted - set(outcomes["example_id"])),
             })
@@ -378,53 +383,3 @@ def load_summary(store: str | Path) -> pd.DataFrame:
 def load_examples(store: str | Path) -> pd.DataFrame:
     """Every per-example row of the store at ``store`` (recompute any metric from these)."""
     return ResultStore(store).load_examples()
-
-
-def format_paper_table(summary: pd.DataFrame, extra_columns: tuple[str, ...] = ()) -> str:
-    """The paper's table (Ori Acc, Att Acc, Q Num, Perturb), one line per checkpoint and protocol.
-
-    Att Acc carries its 95 % Wilson interval over the checkpoint's examples, "0.210 [0.185, 0.237]":
-    at the paper's sample sizes the interval is as wide as many of the differences it reports.
-    A "Flagged" column (the share of successful attacks the validity audit flags) follows when
-    the summary has ``flagged_share``, after "Holes" (the share of their substitutions that had no
-    word vector, so the word filter could not check them); the hole share per dataset follows the table.
-    """
-    from attack_workers.results.uncertainty import format_ci, format_number
-
-    if summary.empty:
-        return "(no results)"
-    unknown = [c for c in extra_columns if c not in summary.columns]
-    if unknown:
-        raise ValueError(f"unknown summary column(s) {unknown}; known: {', '.join(summary.columns)}")
-    flagged = "flagged_share" in summary.columns
-    attacks = "attack" in summary.columns and set(summary["attack"].dropna()) != {"bert-attack"}
-    holes = "hole_share" in summary.columns
-    numbers = ["n", "Ori Acc", "Att Acc", "Q Num", "Perturb", *(["Holes"] if holes else []),
-               *(["Flagged"] if flagged else [])]
-    header = ["run_id", "checkpoint", "protocol", *(["attack"] if attacks else []), "data", *extra_columns, *numbers]
-    lines = []
-    order = summary.assign(_attack=summary["attack"].map(lambda a: (attack_rank(str(a)), str(a)))
-                           if "attack" in summary.columns else 0)
-    for rec in order.sort_values(["run_id", "protocol", "_attack"], kind="stable").to_dict("records"):
-        lines.append([str(rec["run_id"]), str(rec["checkpoint_hash"])[:8], rec["protocol"],
-                      *([str(rec["attack"])] if attacks else []),
-                      f"{rec['dataset']}/{rec['split']}", *(str(rec[c]) for c in extra_columns),
-                      str(rec["num_examples"]), format_number(rec["clean_acc"]),
-                      format_ci(rec["attack_acc"], rec["attack_acc_low"], rec["attack_acc_high"]),
-                      format_number(rec["avg_queries"]), format_number(rec["perturbed_pct"]),
-                      *([format_number(rec["hole_share"])] if holes else []),
-                      *([format_number(rec["flagged_share"])] if flagged else [])])
-    widths = [max(len(h), *(len(v[i]) for v in lines)) for i, h in enumerate(header)]
-    first_number = len(header) - len(numbers)
-
-    def render(values: list[str]) -> str:
-        return "  ".join(v.rjust(w) if i >= first_number else v.ljust(w)
-                         for i, (v, w) in enumerate(zip(values, widths)))
-
-    from attack_workers.lexicon.audit import hole_shares
-
-    per_dataset = [f"{data} {protocol} {format_number(share)} of {n}"
-                   for data, protocol, share, n in hole_shares(summary)]
-    footer = ["hole share per dataset (substituted words of successes with no word vector): " + "; ".join(per_dataset)]
-    return "\n".join([render(header), render(["-" * w for w in widths]), *map(render, lines),
-                      *(footer if per_dataset else [])])

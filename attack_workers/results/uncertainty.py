@@ -61,7 +61,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-ROBUST_STATUS = "failed"  # originally correct and survived the attack: what attack_acc = failed / n counts
+from attack_workers.results.outcomes import robust_outcomes
 
 
 def _checked(confidence: float) -> float:
@@ -163,7 +163,8 @@ def _t_quantile(probability: float, df: float) -> float:
 
 
 def robust_matrix(examples: pd.DataFrame, checkpoints: Sequence[str], attack_key: str | None = None) -> pd.DataFrame:
-    """[checkpoint, example id] of 1.0 (survived the attack), 0.0 (did not) and NaN (not attacked).
+    """[checkpoint, example id] of 1.0 (survived the attack), 0.0 (did not) and NaN (not attacked: no row,
+    or ``spared``; ``attack_workers.results.outcomes.robust_outcomes``, the summary's definition too).
 
     ``examples`` are the store's per-example rows (``checkpoint_hash``, ``attack_key``,
     ``example_id``, ``status``); rows come out in the order of ``checkpoints`` (repeats allowed).
@@ -175,7 +176,7 @@ def robust_matrix(examples: pd.DataFrame, checkpoints: Sequence[str], attack_key
     if (keys > 1).any():
         raise ValueError(f"checkpoint(s) {sorted(keys[keys > 1].index)} have results under several attack keys; "
                          "choose one with attack_key")
-    robust = rows.assign(robust=(rows["status"] == ROBUST_STATUS).astype(float))
+    robust = rows.assign(robust=robust_outcomes(rows["status"]))
     table = robust.pivot(index="checkpoint_hash", columns="example_id", values="robust")
     return table.reindex(list(checkpoints))
 

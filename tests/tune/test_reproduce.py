@@ -188,3 +188,100 @@ def test_one_column_group_per_attack_and_the_union_as_headline(tmp_path):
     assert _interval(vda["Δ Att Acc"])[0] == pytest.approx(0.5)  # union: [0,1,0,1] paired over e0-e3
     assert _interval(vda["bert-attack Δ"])[0] == pytest.approx(0.5)
     assert _interval(vda["pwws Δ"])[0] == pytest.approx(0.25)
+
+
+def _union_store(tmp_path, attacks_of, partial=False):
+    """A store of checkpoints 'plain' (lambda 0) and 'vda' (lambda 1), seed 1, strict, union key U.
+
+    ``attacks_of``: {checkpoint: {attack: statuses}} with f = failed, s = succeeded, p = spared over e0, e1, ...
+    ``partial``: plain's two attacks are still running, bert-attack has finished e0-e1 and pwws e2-e3
+    (all four planned): no example has both rows yet.
+    """
+    from attack_workers.results.store import ResultStore
+    from tests.attack_workers.conftest import example_row
+
+    store = ResultStore(tmp_path)
+    for name, lam in (("plain", 0.0), ("vda", 1.0)):
+        for attack, statuses in attacks_of[name].items():
+            ids = [f"e{i}" for i in range(len(statuses))]
+            done = ids if not (partial and name == "plain") else ids[:2] if attack == "bert-attack" else ids[2:]
+            store.record_plan(name, f"k-{attack}", ids)
+            store.write_results([example_row(i, {"f": "failed", "s": "succeeded", "p": "spared"}[c], checkpoint=name,
+                                             key=f"k-{attack}", attack=attack, union="U", protocol="strict")
+                                 for i, c in zip(ids, statuses) if i in done])
+        store.write_checkpoint({"checkpoint_hash": name, "path": f"/runs/{name}", "run_id": name, "epoch": 1,
+                                "created": 1.0, "recorded_at": 1.0, "metrics.dev_acc": 0.8,
+                                "config.strategy.name": "plain", "config.vda.lam": lam, "config.vda.mode": "sharp",
+                                "config.seed": 1, "config.data.dataset": "mr"})
+    return store
+
+
+def test_unions_of_other_attack_sets_are_not_averaged_or_paired(tmp_path):
+    """Issue 29.1: plain attacked by bert-attack + pwws, VDA by all three, one union key.
+
+    Before, both union rows had one key: Δ Att Acc = 3/4 - 1/4 = +0.500 compared two attack sets.
+    """
+    store = _union_store(tmp_path, {"plain": {"bert-attack": "ffss", "pwws": "fsfs"},
+                                    "vda": {"bert-attack": "ffff", "pwws": "ffsf", "textfooler": "ffff"}})
+    table = reproduction_table(store.load_summary(), store.load_examples()).set_index("Method")
+    vda = table.loc["BERT+VDA"]
+    assert vda["attacks"] == "bert-attack,textfooler,pwws" and table.loc["BERT", "attacks"] == "bert-attack,pwws"
+    assert vda["Δ Att Acc"] == "no base"  # no union of these three attacks on the base
+    assert _interval(vda["bert-attack Δ"])[0] == pytest.approx(0.5)  # one attack, one key: paired as before
+    assert _interval(vda["pwws Δ"])[0] == pytest.approx(0.25)
+
+
+def test_a_partial_union_prints_as_partial(tmp_path):
+    """Issue 29.4: no example of plain has both attacks' rows: its union has n = 0 (before: NaN, and _span raised)."""
+    store = _union_store(tmp_path, {"plain": {"bert-attack": "ffss", "pwws": "fsfs"},
+                                    "vda": {"bert-attack": "ffff", "pwws": "ffsf"}}, partial=True)
+    summary = store.load_summary()
+    table = reproduction_table(summary, store.load_examples()).set_index("Method")
+    assert table.loc["BERT", "examples"] == "0 (4 pending)" and table.loc["BERT", "Att Acc"] == "nan"
+    assert table.loc["BERT+VDA", "examples"] == "4" and table.loc["BERT+VDA", "Δ Att Acc"] == "pending"
+
+
+def test_two_keys_of_one_protocol_are_labelled_apart():
+    """Issue 29.6: the same checkpoints under strict twice (another attack-code version: the key differs,
+    no printed parameter does). Before: two rows both labelled 'strict'."""
+    summary, examples = _store()
+    summary = summary.assign(protocol="strict")
+    again = summary.assign(attack_key="key-v2")
+    examples = pd.concat([examples, examples.assign(attack_key="key-v2")])
+    table = reproduction_table(pd.concat([summary, again], ignore_index=True), examples)
+    labels = table.loc[table["Method"] == "BERT", "protocol"].tolist()
+    assert sorted(labels) == ["strict (key key)", "strict (key key-v2)"]
+    threshold = summary.assign(protocol="vda-paper", **{"attack.word_similarity_threshold": 0.7})
+    assert set(reproduction_table(threshold, examples[examples["attack_key"] == "key"])["protocol"]) == {
+        "vda-paper (word cos >= 0.7)"}
+
+
+def test_every_configuration_of_a_seed_is_its_own_row(caplog):
+    """Issue 29.6: a lambda grid at one seed (an Optuna store). Before, one VDA trial per seed was kept
+    and the other dropped with a warning."""
+    summary, examples = _store(seeds=1)
+    summary, examples = _add_checkpoint(summary, examples, "plain-1.0-1", "lam-0.4", "ff" + "s" * 8,
+                                        run_id="lam-0.4", **{"config.vda.lam": 0.4})
+    with caplog.at_level(logging.WARNING, logger="tune.reproduce"):
+        table = reproduction_table(summary, examples)
+    assert "repeat a seed" not in caplog.text
+    vda = table[table["Method"] == "BERT+VDA"].set_index("configuration")
+    assert list(vda.index) == ["vda.lam=0.4", "vda.lam=1.0"]
+    assert vda.loc["vda.lam=0.4", "Att Acc"].startswith("0.200 ")
+    assert vda.loc["vda.lam=1.0", "Att Acc"].startswith("0.200 ")
+    assert _interval(vda.loc["vda.lam=0.4", "Δ Att Acc"])[0] == pytest.approx(0.1)
+    assert table.set_index("Method").loc["BERT", "configuration"] == ""
+
+
+def test_union_only_per_attack_accuracy_is_the_summarys_and_says_so(tmp_path):
+    """Issue 29.3: --union-only: pwws spared e2 and e3, which bert-attack broke. Its Att Acc leaves them
+    out, as the summary does: 1 of 2 (before: 1 of 4, spared scored as broken, unlabelled)."""
+    store = _union_store(tmp_path, {"plain": {"bert-attack": "ffss", "pwws": "fspp"},
+                                    "vda": {"bert-attack": "ffss", "pwws": "ffpp"}})
+    summary = store.load_summary()
+    table = reproduction_table(summary, store.load_examples()).set_index("Method")
+    cell = table.loc["BERT", "pwws Att Acc"]
+    assert cell.startswith("0.500 ") and cell.endswith("(2 spared: not attacked, left out of n)")
+    per_checkpoint = summary.query("attack == 'pwws' and checkpoint_hash == 'plain'").iloc[0]
+    assert per_checkpoint["attack_acc"] == 0.5 and per_checkpoint["num_spared"] == 2
+    assert table.loc["BERT", "Att Acc"].startswith("0.250 ")  # the union: e0 only survives both
