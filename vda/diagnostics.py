@@ -136,22 +136,28 @@ def diagnose(checkpoint: str | Path) -> Diagnostics:
 
 
 def write_csv(rows: list[Diagnostics], out: Path) -> None:
-    """One row per checkpoint; ``mean_input_probs`` as space-separated class probabilities."""
+    """One row per checkpoint; ``mean_input_probs`` as space-separated class probabilities.
+
+    Rows already in ``out`` for other checkpoints are kept: a study diagnoses each chunk's
+    checkpoints while they exist, and the file (committed with the study's export) keeps them all.
+    """
+    records = [{**asdict(row), "mean_input_probs": " ".join(f"{p:.6f}" for p in row.mean_input_probs)}
+               for row in rows]
+    new = {r["checkpoint_hash"] for r in records}
+    kept = [r for r in csv.DictReader(out.open()) if r["checkpoint_hash"] not in new] if out.is_file() else []
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(asdict(rows[0])))
+        writer = csv.DictWriter(handle, fieldnames=list(records[0]))
         writer.writeheader()
-        for row in rows:
-            record = asdict(row)
-            record["mean_input_probs"] = " ".join(f"{p:.6f}" for p in row.mean_input_probs)
-            writer.writerow(record)
+        writer.writerows([*kept, *records])
 
 
 def main(argv: list[str] | None = None) -> int:
     """Exit 0 with the CSV written, 2 when a checkpoint or its data cannot be read (nothing written)."""
     parser = argparse.ArgumentParser(prog="python -m vda.diagnostics", description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", type=Path, help="checkpoint directories (manifest.json + model/)")
-    parser.add_argument("--out", type=Path, required=True, help="CSV to write, one row per checkpoint")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="CSV to write, one row per checkpoint (rows of other checkpoints in it are kept)")
     args = parser.parse_args(argv)
     torch.set_grad_enabled(False)
     try:

@@ -50,4 +50,8 @@ def test_a_trained_checkpoint_is_diagnosed_and_written(tiny_model_dir, tmp_path)
     out = tmp_path / "diagnostics.csv"
     assert main([str(best), "--out", str(out)]) == 0
     assert next(csv.DictReader(out.open()))["checkpoint_hash"] == row.checkpoint_hash
+    rows = out.read_text().splitlines()
+    out.write_text("\n".join([rows[0], rows[1].replace(row.checkpoint_hash, "0" * 16)]) + "\n")  # an earlier chunk's
+    assert main([str(best), "--out", str(out)]) == 0
+    assert [r["checkpoint_hash"] for r in csv.DictReader(out.open())] == ["0" * 16, row.checkpoint_hash]
     assert main([str(tmp_path / "missing"), "--out", str(tmp_path / "x.csv")]) == 2
