@@ -11,6 +11,7 @@ computed from, and what a continued sweep looks up (``tune.study``), in one file
     checkpoints.parquet   every checkpoint's manifest row (config.*, metrics.*, training_key), no weights
     trainings.parquet     the training records a sweep reuses cells by
     failures.parquet      failed shards and skipped checkpoints
+    transfer.parquet      replayed adversarial texts (``attack_workers transfer``), if any
     plans.parquet         the example ids each evaluation set out to attack (JSON text per plan file)
     reading.parquet       reading records (``--reading`` CSV files, or ``<store>/reading/*.csv``), if any
     sweep.yaml            the sweep's resolved config (``<store>/../sweep.yaml``, or ``--config``)
@@ -39,7 +40,7 @@ import pyarrow.parquet as pq
 
 from vda.assets import staged
 
-PARQUET_TABLES = ("examples", "checkpoints", "trainings", "failures")  # store directories of Parquet files
+PARQUET_TABLES = ("examples", "checkpoints", "trainings", "failures", "transfer")  # store directories of Parquet files
 PLANS = "plans"
 READING = "reading"
 FILE_COLUMN, COLUMNS_COLUMN = "_file", "_columns"

@@ -1,0 +1,62 @@
+"""A results page's tables regenerate from its committed study export alone (issue 28 item 3).
+
+The mechanism study's page (docs/results/mechanism-mr.md) quotes ``tune.reproduce``,
+``attack_workers summary`` and ``attack_workers transfer-summary`` run on a store imported from
+``results/studies/mechanism-mr``: every Att Acc, Δ and transfer rate those commands print must stand
+in the page, so a page cannot drift from its data (re-export and re-paste together).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from attack_workers.cli import main as attack_workers_main
+from attack_workers.results.export import import_store
+from tune.reproduce import main as reproduce_main
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPORT = ROOT / "results" / "studies" / "mechanism-mr"
+PAGE = " ".join((ROOT / "docs" / "results" / "mechanism-mr.md").read_text().split())  # prose wraps lines
+INTERVAL = re.compile(r"[+-]?\d\.\d{3} \[[+-]?\d\.\d{3}, [+-]?\d\.\d{3}\]")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("mechanism") / "store"
+    import_store(EXPORT, target)
+    return target
+
+
+def _printed(capsys: pytest.CaptureFixture[str], run, argv: list[str]) -> str:
+    assert run(argv) in (0, None)
+    return capsys.readouterr().out
+
+
+def test_the_seed_table_regenerates_from_the_export(store, capsys):
+    out = _printed(capsys, reproduce_main, ["--store", str(store)])
+    cells = INTERVAL.findall(out)
+    assert len(cells) >= 3  # plain and VDA Att Acc, and their paired difference
+    missing = [cell for cell in cells if cell not in PAGE]
+    assert not missing, f"mechanism-mr.md lacks {missing}: paste `tune.reproduce` again after re-exporting"
+
+
+def test_the_per_checkpoint_and_transfer_tables_regenerate_from_the_export(store, capsys):
+    summary = _printed(capsys, attack_workers_main, ["summary", "--store", str(store)])
+    transfer = _printed(capsys, attack_workers_main, ["transfer-summary", "--store", str(store)])
+    cells = [c for c in INTERVAL.findall(summary) if "vda-paper" in summary] + INTERVAL.findall(transfer)
+    assert cells
+    missing = [cell for cell in cells if cell.split(" [")[0] not in PAGE]
+    assert not missing, f"mechanism-mr.md lacks {missing}: paste the summaries again after re-exporting"
+
+
+def test_the_readmes_mechanism_numbers_come_from_the_export(store, capsys):
+    """The README's paragraph on the authors' VDA quotes only intervals the export regenerates."""
+    readme = (ROOT / "README.md").read_text()
+    paragraph = " ".join(readme[readme.index("**The authors' VDA**"):].split("\n\n")[0].split())
+    quoted = INTERVAL.findall(paragraph)
+    assert quoted
+    out = _printed(capsys, reproduce_main, ["--store", str(store)])
+    assert all(cell in out for cell in quoted), (quoted, out)
