@@ -159,9 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True,
                         help="CSV to write, one row per checkpoint (rows of other checkpoints in it are kept)")
     args = parser.parse_args(argv)
-    torch.set_grad_enabled(False)
     try:
-        rows = [diagnose(path) for path in args.checkpoints]
+        with torch.no_grad():
+            rows = [diagnose(path) for path in args.checkpoints]
     except (CheckpointError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
