@@ -26,12 +26,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from analysis.tables import format_paper_table
 from attack_workers.runtime.checkpoints import EvaluationError
 from attack_workers.attack.protocols import PROTOCOLS, AttackParams, UnknownProtocolError
 from attack_workers.attack.recipes import ATTACKS, DEFAULT_ATTACK, parse_attacks
 from attack_workers.results.export import add_parsers as add_export_parsers, run_export, run_import
 from attack_workers.results.store import load_summary
-from attack_workers.results.tables import format_paper_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -241,12 +241,12 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _reader_summary(store: str, summary: pd.DataFrame, files: list[str], csv: bool) -> int:
-    """Print the reader table (``results.verdicts``), as CSV with ``csv``; count on stderr the verdicts that joined
+    """Print the reader table (``analysis.verdicts``), as CSV with ``csv``; count on stderr the verdicts that joined
     no success."""
     if summary.empty:
         return 0
     from attack_workers.results.store import load_examples
-    from attack_workers.results.verdicts import format_reader_table, join_verdicts, read_verdicts, reader_table
+    from analysis.verdicts import format_reader_table, join_verdicts, read_verdicts, reader_table
 
     examples = load_examples(store)
     labelled, unmatched = join_verdicts(examples, read_verdicts(files, examples))
@@ -263,7 +263,7 @@ def _reader_summary(store: str, summary: pd.DataFrame, files: list[str], csv: bo
 
 
 def _review(args: argparse.Namespace) -> int:
-    from attack_workers.results.review import read_in_terminal, review_sample
+    from analysis.review import read_in_terminal, review_sample
     from attack_workers.results.store import ResultStore
 
     results = ResultStore(args.store)
@@ -274,7 +274,7 @@ def _review(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from attack_workers.results.report import write_html
+    from analysis.report import write_html
 
     print(write_html(args.store, args.out or Path(args.store).parent, review=args.review,
                      review_seed=args.review_seed, verdicts=args.verdicts))

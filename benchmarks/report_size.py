@@ -34,7 +34,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from attack_workers.results.report import write_html  # noqa: E402
+from analysis.report import write_html  # noqa: E402
 from attack_workers.results.store import EXAMPLE_SCHEMA, ResultStore  # noqa: E402
 
 WORDS = ("film movie story plot actor actress director scene script camera music score performance cast "

@@ -7,6 +7,19 @@ Four blocks (``tune/configs/default.yaml`` is the commented example)::
     search:    dotted TrainConfig key -> distribution (``tune.space``)
     sweep:     SweepConfig: searcher, objectives, resources, attacks, storage
 
+``sweep.attack`` attacks every checkpoint in one or more *passes* (``AttackPass``: a protocol and
+its attacks), all on one pool of attack actors::
+
+    attack:                       # the single-pass shorthand: one protocol, as before
+      protocol: vda-paper
+      attacks: [bert-attack]
+
+    attack:                       # several passes; every checkpoint gets each
+      passes:
+        - vda-paper                                               # = {protocol: vda-paper}: BERT-Attack
+        - {protocol: strict, attacks: [bert-attack, textfooler, pwws], num_examples: 80}
+      objective: strict           # the pass the attack objectives read ('' or absent: the first)
+
 Every problem, in any block, is collected into one ``vda.config.ConfigError`` naming the key:
 unknown keys with close matches, bad ranges, and every value a trial could be given (each grid or
 choice value, each range end) checked by ``vda.config`` as the trial itself will be.
@@ -66,8 +79,9 @@ OBJECTIVES = {
     "dev_acc": Objective("max", False, "maximise the checkpoint's accuracy on the whole dev split (from training)"),
     "dev_loss": Objective("min", False, "minimise the checkpoint's dev cross-entropy (from training)"),
     "clean_acc": Objective("max", True, "maximise the paper's Ori Acc: accuracy on the attacked examples"),
-    "attack_acc": Objective("max", True, "maximise the paper's Att Acc: accuracy under BERT-Attack "
-                                        "(under the union of sweep.attack.attacks when there are several)"),
+    "attack_acc": Objective("max", True, "maximise the paper's Att Acc: accuracy under attack in the objective "
+                                        "pass (sweep.attack.objective; the union of its attacks when it has "
+                                        "several)"),
 }
 
 
@@ -75,8 +89,8 @@ def sweep_choices() -> dict[str, dict[str, str]]:
     """Every enumerated sweep key with its values' meanings; protocols are read from attack_workers at run time."""
     return {**SWEEP_CHOICES,
             "sweep.objectives": {name: o.description for name, o in OBJECTIVES.items()},
-            "sweep.attack.protocol": {p.name: p.description for p in PROTOCOLS.values()},
-            "sweep.attack.attacks": {a.name: a.description for a in ATTACKS.values()}}
+            "sweep.attack.passes[].protocol": {p.name: p.description for p in PROTOCOLS.values()},
+            "sweep.attack.passes[].attacks": {a.name: a.description for a in ATTACKS.values()}}
 
 
 @dataclass(frozen=True)
@@ -86,14 +100,33 @@ class TrialResources:
 
 
 @dataclass(frozen=True)
+class AttackPass:
+    """One attack pass: every checkpoint the sweep attacks is attacked under ``protocol`` by each of ``attacks``.
+
+    Each attack is its own attack key in the store; two or more add union rows (robust only if every
+    attack failed), which are then the pass's headline (and objective) key.
+    """
+
+    protocol: str = "vda-paper"  # attack_workers.attack.protocols.PROTOCOLS
+    attacks: tuple[str, ...] = ("bert-attack",)  # attack recipes (attack_workers.attack.recipes.ATTACKS)
+    skip_broken: bool = False  # union only: an example one attack broke is not attacked by the rest (faster)
+    # 0: sweep.attack.num_examples. Fewer attack a prefix of the same seeded sample (paired with the other passes)
+    num_examples: int = 0
+
+
+PASS_SHORTHAND = ("protocol", "attacks", "skip_broken")  # sweep.attack.<key>: one pass, without a passes list
+
+
+@dataclass(frozen=True)
 class AttackSettings:
     enabled: bool = True
-    protocol: str = "vda-paper"  # attack_workers.attack.protocols.PROTOCOLS
-    # attack recipes (attack_workers.attack.recipes.ATTACKS), each its own attack key; two or more add union rows,
-    # and the sweep's attack_acc objective is then the union's (robust only if every attack failed)
-    attacks: tuple[str, ...] = ("bert-attack",)
-    skip_broken: bool = False  # union only: an example one attack broke is not attacked by the rest (faster)
-    num_examples: int = 100  # seeded sample of the split, the same for every checkpoint
+    # the attack passes (one pool serves them all); in YAML either a `passes` list or the single-pass shorthand
+    # `protocol`/`attacks`/`skip_broken` directly under sweep.attack (tune.config's module doc)
+    passes: tuple[AttackPass, ...] = (AttackPass(),)
+    # the protocol of the pass whose headline key (its union, or its only attack) gives the clean_acc and
+    # attack_acc objectives Optuna is told; '' = the first pass
+    objective: str = ""
+    num_examples: int = 100  # seeded sample of the split, the same for every checkpoint (a pass may take fewer)
     split: str = "dev"
     seed: int = 0  # example sampling
     checkpoints: str = "best"  # best | last (per trial, when it ends) | every_epoch (paper Figure 4)
@@ -103,7 +136,16 @@ class AttackSettings:
     gpus: float = 0.0  # per worker; dropped on a local CPU-only Ray
     mlm: str = "default"  # candidate MLM ('default': packaged) or a local BertForMaskedLM directory
     encoder: str = "default"  # sentence encoder of the similarity constraint ('default': packaged MiniLM)
-    params: AttackParams = field(default_factory=AttackParams)
+    params: AttackParams = field(default_factory=AttackParams)  # shared by every pass
+
+    @property
+    def objective_pass(self) -> AttackPass:
+        """The pass the attack objectives are read from: the one named by ``objective``, else the first."""
+        return next((p for p in self.passes if p.protocol == self.objective), self.passes[0])
+
+    def examples(self, attack_pass: AttackPass) -> int:
+        """How many examples ``attack_pass`` attacks per checkpoint."""
+        return attack_pass.num_examples or self.num_examples
 
 
 @dataclass(frozen=True)
@@ -131,6 +173,11 @@ class SweepConfig:
     @property
     def needs_attack_results(self) -> bool:
         return any(OBJECTIVES[o].from_attack for o in self.objectives if o in OBJECTIVES)
+
+    @property
+    def directory(self) -> Path:
+        """``<output_dir>/<name>``, absolute: the store, summaries, plots and the saved config live here."""
+        return (Path(self.output_dir).expanduser() / self.name).resolve()
 
 
 @dataclass(frozen=True)
@@ -214,7 +261,10 @@ def sweep_from_dict(raw: Mapping[str, Any], source: str = "sweep config") -> Swe
     fixed = _mapping(raw, "fixed", problems)
     variants = _variants(raw, problems)
     search = _search(raw, problems)
-    sweep = build_dataclass(SweepConfig, raw.get("sweep") or {}, "sweep.", problems)
+    raw_sweep, passes = _attack_passes(raw.get("sweep") or {}, problems)
+    sweep = build_dataclass(SweepConfig, raw_sweep, "sweep.", problems)
+    if passes:
+        sweep = dataclasses.replace(sweep, attack=dataclasses.replace(sweep.attack, passes=passes))
     problems += _check_sweep(sweep, search, variants)
     problems += _check_trials(fixed, variants, search)
     if not problems:
@@ -271,6 +321,75 @@ def _mapping(raw: Mapping[str, Any], key: str, problems: list[str]) -> dict[str,
     return dict(value)
 
 
+def _attack_passes(raw_sweep: Any, problems: list[str]) -> tuple[Any, tuple[AttackPass, ...]]:
+    """(the sweep block without its attack passes, the passes, each validated; empty when none was given).
+
+    ``sweep.attack.passes`` lists them (a mapping each, or a protocol's name alone: its BERT-Attack
+    pass); without it the shorthand keys under ``sweep.attack``
+    (``PASS_SHORTHAND``) make one pass, so single-protocol configs (and sweeps saved by earlier
+    versions) keep working. Problems name the key as written: ``sweep.attack.passes[1].protocol``
+    or ``sweep.attack.protocol``.
+    """
+    if not isinstance(raw_sweep, Mapping) or not isinstance(raw_sweep.get("attack"), Mapping):
+        return raw_sweep, ()  # no attack block (the defaults), or not a mapping: build_dataclass reports it
+    attack = dict(raw_sweep["attack"])
+    listed = attack.pop("passes", None)
+    shorthand = {key: attack.pop(key) for key in PASS_SHORTHAND if key in attack}
+    example = "[{protocol: vda-paper}, {protocol: strict, attacks: [bert-attack, textfooler, pwws]}]"
+    if listed is None:
+        built = [_attack_pass(shorthand, "sweep.attack.", problems)] if shorthand else []
+    elif shorthand:  # reported; the objective cannot be checked against passes that are not clear
+        problems.append(f"sweep.attack: {', '.join(f'sweep.attack.{k}' for k in shorthand)} and sweep.attack.passes "
+                        "are both given; set the protocol and attacks inside each pass of sweep.attack.passes")
+        return {**raw_sweep, "attack": attack}, ()
+    elif not isinstance(listed, (list, tuple)) or not listed:
+        problems.append(f"sweep.attack.passes: {listed!r}: expected a non-empty list of passes, e.g. {example}")
+        return {**raw_sweep, "attack": attack}, ()
+    else:
+        built = [_attack_pass({"protocol": item} if isinstance(item, str) else item, f"sweep.attack.passes[{i}].",
+                              problems, needs_protocol=True) for i, item in enumerate(listed)]
+        first: dict[str, int] = {}
+        for i, each in enumerate(built):
+            if each is not None and each.protocol in first:
+                problems.append(f"sweep.attack.passes[{i}]: protocol {each.protocol!r} is already attacked by "
+                                f"sweep.attack.passes[{first[each.protocol]}]; give each protocol one pass "
+                                "listing all its attacks")
+                built[i] = None
+            elif each is not None:
+                first[each.protocol] = i
+    passes = tuple(p for p in built if p is not None)
+    if len(passes) != len(built):  # unusable passes are reported; the objective cannot be checked against them
+        return {**raw_sweep, "attack": attack}, ()
+    objective = attack.get("objective")
+    if objective and isinstance(objective, str):  # another type: build_dataclass reports it
+        check_one_of(problems, "sweep.attack.objective", objective,
+                     tuple(p.protocol for p in passes or AttackSettings().passes))
+    return {**raw_sweep, "attack": attack}, passes
+
+
+def _attack_pass(raw: Any, prefix: str, problems: list[str], needs_protocol: bool = False) -> AttackPass | None:
+    """One validated pass from its mapping (keys named ``<prefix><key>``); None when it is unusable."""
+    if not isinstance(raw, Mapping):
+        problems.append(f"{prefix.rstrip('.')}: {raw!r}: expected a mapping like "
+                        "{protocol: strict, attacks: [bert-attack, textfooler, pwws]}")
+        return None
+    count = len(problems)
+    if needs_protocol and "protocol" not in raw:
+        problems.append(f"{prefix}protocol: missing; name the pass's protocol ({', '.join(PROTOCOLS)})")
+    attack_pass = build_dataclass(AttackPass, raw, prefix, problems)
+    check_one_of(problems, f"{prefix}protocol", attack_pass.protocol, tuple(PROTOCOLS))
+    try:
+        attack_pass = dataclasses.replace(attack_pass, attacks=parse_attacks(attack_pass.attacks))
+    except ValueError as exc:
+        problems.append(f"{prefix}attacks: {exc}")
+    if attack_pass.skip_broken and len(attack_pass.attacks) < 2:
+        problems.append(f"{prefix}skip_broken: needs two or more {prefix}attacks, got {list(attack_pass.attacks)}")
+    if attack_pass.num_examples < 0:
+        problems.append(f"{prefix}num_examples: {attack_pass.num_examples!r} must be >= 0 "
+                        "(0: sweep.attack.num_examples)")
+    return attack_pass if len(problems) == count else None
+
+
 def _variants(raw: Mapping[str, Any], problems: list[str]) -> dict[str, dict[str, Any]]:
     variants = {}
     for name, overrides in _mapping(raw, "variants", problems).items():
@@ -300,13 +419,7 @@ def _check_sweep(s: SweepConfig, search: Mapping[str, Distribution], variants: M
     check_one_of(p, "sweep.searcher", s.searcher, SEARCHERS)
     check_one_of(p, "sweep.scheduler", s.scheduler, SCHEDULERS)
     check_one_of(p, "sweep.attack.checkpoints", s.attack.checkpoints, ATTACKED_CHECKPOINTS)
-    check_one_of(p, "sweep.attack.protocol", s.attack.protocol, tuple(PROTOCOLS))
-    try:
-        parse_attacks(s.attack.attacks)
-    except ValueError as exc:
-        p.append(f"sweep.attack.attacks: {exc}")
-    if s.attack.skip_broken and len(s.attack.attacks) < 2:
-        p.append(f"sweep.attack.skip_broken: needs two or more sweep.attack.attacks, got {list(s.attack.attacks)}")
+    # the attack passes and sweep.attack.objective are checked where they are read (_attack_passes)
     check_one_of(p, "sweep.attack.split", s.attack.split, SPLITS)
     for key, value, low in [("num_samples", s.num_samples, 1), ("max_concurrent_trials", s.max_concurrent_trials, 1),
                             ("max_failures", s.max_failures, 0), ("asha.grace_period", s.asha.grace_period, 1),

@@ -4,7 +4,10 @@
 ends, picks the one its objectives are measured on (``best``: the latest epoch that improved the
 selection metric; ``last``). It plans each checkpoint as it arrives, with a planner created once
 per sweep (``attack_workers.runtime.evaluation.Planner``: it loads the MLM), and queues its shards on an
-``attack_workers.AttackPool`` held for the whole sweep. Tune's own loop drives the pool: every
+``attack_workers.AttackPool`` held for the whole sweep. Every checkpoint gets every attack pass of
+``sweep.attack.passes`` (a protocol and its attacks; one planner per pass, sharing the loaded MLM),
+all on that one pool; the trial's objectives are read from the objective pass
+(``sweep.attack.objective``: its union's row, or its only attack's). Tune's own loop drives the pool: every
 step polls it without waiting (``on_step_begin``), so Tune keeps scheduling trials while earlier
 checkpoints are attacked, and each finished shard's rows go to the results store at once. The
 pool's actors hold their own Ray resources, counted against the same cluster as the trials (on
@@ -89,6 +92,7 @@ def unattacked_checkpoints(output_dir: Path) -> list[Unattacked]:
 class _Job:
     ref: CheckpointRef
     tell: bool  # the trial's objectives wait for this checkpoint's attack
+    protocol: str = ""  # the attack pass (``_Attacks.submit`` makes one job per pass)
 
 
 def select_checkpoint(refs: list[CheckpointRef], which: str) -> CheckpointRef | None:
@@ -245,16 +249,18 @@ class AttackPipeline(tune.Callback):
                               float(result.get("time_total_s", 0.0)), self._sweep_name)
 
     def _stored_objectives(self, ref: CheckpointRef) -> dict[str, float] | None:
-        """A stored cell's objectives from the store's summary: its only attack's row, or its union's."""
+        """A stored cell's objectives from the store's summary: the objective pass's only attack's row, or its
+        union's."""
         from attack_workers.results.store import ResultStore
-        from attack_workers.results.union import UNION
+        from attack_workers.results.keys import UNION
 
         if not self._attack.enabled:
             return ref.metrics
         summary = ResultStore(self._output_dir / "store").load_summary()
-        attack = self._attack.attacks[0] if len(self._attack.attacks) == 1 else UNION
+        objective = self._attack.objective_pass
+        attack = objective.attacks[0] if len(objective.attacks) == 1 else UNION
         rows = summary[(summary["checkpoint_hash"] == ref.stored_hash) & (summary["attack"] == attack)
-                       & (summary["protocol"] == self._attack.protocol)] if len(summary) else summary
+                       & (summary["protocol"] == objective.protocol)] if len(summary) else summary
         return _objective_values(ref, rows.iloc[0]) if len(rows) else None
 
     def _write_unattacked(self, unattacked: list[Unattacked]) -> None:
@@ -279,14 +285,14 @@ def _record_checkpoint(store_dir: Path, path: str) -> None:
 
 
 class _Attacks:
-    """The sweep's planner and attack pool, driven from Tune's thread: no thread of its own.
+    """The sweep's planners and attack pool, driven from Tune's thread: no thread of its own.
 
-    ``submit`` plans a checkpoint at once (the planner loaded its MLM once, in ``__init__``) and
-    queues its shards; ``poll`` writes the rows of finished shards to the store and settles a
-    checkpoint when its last shard is back. Whatever happens, each submitted checkpoint ends
-    attacked or listed in ``unattacked``, and each trial waiting for one is told (failed when it
-    was not attacked), so no Optuna trial is left open. An unexpected exception (a bug) is logged
-    with its traceback and spoils only the checkpoint at hand.
+    ``submit`` plans a checkpoint at once under each attack pass (the planners share the MLM loaded
+    once, in ``__init__``) and queues its shards on the one pool; ``poll`` writes the rows of
+    finished shards to the store and settles a checkpoint's pass when its last shard is back.
+    Whatever happens, each submitted checkpoint ends attacked or listed in ``unattacked``, and each
+    trial waiting for one is told (failed when it was not attacked), so no Optuna trial is left open.
+    An unexpected exception (a bug) is logged with its traceback and spoils only the checkpoint at hand.
 
     Copies from remote storage (only with a URI ``storage_path`` such as ``s3://``) run in Tune's
     thread too: seconds per checkpoint to attack. The shared filesystem the docs recommend for a
@@ -300,25 +306,39 @@ class _Attacks:
 
         self._store = ResultStore(output_dir / "store")
         self._cache = output_dir / "checkpoints"  # local copies of checkpoints kept in remote storage
-        self._eval = EvalConfig(store=str(self._store.root), protocol=attack.protocol, split=attack.split,
-                                num_examples=attack.num_examples, seed=attack.seed, params=attack.params,
-                                shard_size=attack.shard_size, attacks=tuple(attack.attacks),
-                                skip_broken=attack.skip_broken)
+        # one evaluation per attack pass, in the configured order (their shards reach the pool in that order)
+        self._evals = [EvalConfig(store=str(self._store.root), protocol=p.protocol, split=attack.split,
+                                  num_examples=attack.examples(p), seed=attack.seed, params=attack.params,
+                                  shard_size=attack.shard_size, attacks=tuple(p.attacks), skip_broken=p.skip_broken)
+                       for p in attack.passes]
+        self._objective = attack.objective_pass.protocol  # the pass whose result a waiting trial is told
         self._worker = WorkerConfig(mlm=attack.mlm, encoder=attack.encoder)
         self._attacking: dict[tuple[str, str], _Attack] = {}  # by (checkpoint hash, attack key)
         self._measured: list[tuple[str, dict[str, float] | None]] = []
-        self._unattacked: dict[str, Unattacked] = {}  # by checkpoint path
-        self._planner, self._planner_error = self._start_planner()
-        # without a planner nothing reaches the pool: no actors are started then
-        self._pool, self._pool_error = self._start_pool(attack, progress) if self._planner else (None, "")
+        self._unattacked: dict[tuple[str, str], Unattacked] = {}  # by (checkpoint path, pass protocol)
+        self._planners, self._planner_error = self._start_planners()
+        # without planners nothing reaches the pool: no actors are started then
+        self._pool, self._pool_error = self._start_pool(attack, progress) if self._planners else (None, "")
 
     def submit(self, jobs: list[_Job]) -> None:
-        """Plan each job's checkpoint and queue its shards; settle it now when nothing is to attack."""
+        """Plan each job's checkpoint under every attack pass and queue its shards; settle a pass now when
+        nothing is to attack. Only the objective pass's job tells the trial."""
         for job in jobs:
+            passes = [dataclasses.replace(job, tell=job.tell and e.protocol == self._objective, protocol=e.protocol)
+                      for e in self._evals]
             try:
-                self._submit(job)
+                local = self._local_path(job.ref.path)
+            except OSError as exc:  # a failed copy from remote storage spoils this checkpoint only
+                self._settle(passes, None, self._record_skipped(job.ref.path, f"cannot copy it from storage: {exc}"))
+                continue
             except Exception as exc:  # a bug, not the checkpoint's fault: nothing recorded against it in the store
-                self._settle([job], None, _bug(exc, f"attacking {job.ref.path}"))
+                self._settle(passes, None, _bug(exc, f"attacking {job.ref.path}"))
+                continue
+            for index, each in enumerate(passes):
+                try:
+                    self._submit(each, local, self._planners[index] if self._planners else None)
+                except Exception as exc:  # a bug, as above
+                    self._settle([each], None, _bug(exc, f"attacking {job.ref.path} under {each.protocol}"))
 
     def poll(self, timeout: float) -> None:
         """Collect what the pool finished within ``timeout`` seconds and give its idle workers more."""
@@ -362,23 +382,37 @@ class _Attacks:
         return out
 
     def unattacked(self) -> list[Unattacked]:
-        """Checkpoints submitted but not attacked completely, with the reason; complete after ``finish``."""
-        return list(self._unattacked.values())
+        """Checkpoints submitted but not attacked completely, with the reason (each pass's, named by its protocol
+        when the passes differ); complete after ``finish``."""
+        reasons: dict[str, dict[str, str]] = {}
+        first: dict[str, Unattacked] = {}
+        for (path, protocol), u in self._unattacked.items():
+            reasons.setdefault(path, {})[protocol] = u.reason
+            first.setdefault(path, u)
+        out = []
+        for path, by_pass in reasons.items():
+            reason = (next(iter(by_pass.values())) if len(set(by_pass.values())) == 1 and
+                      (len(by_pass) == len(self._evals) or len(self._evals) == 1)
+                      else "; ".join(f"{protocol}: {why}" for protocol, why in by_pass.items()))
+            out.append(dataclasses.replace(first[path], reason=reason))
+        return out
 
     # ------------------------------------------------------------ starting
 
-    def _start_planner(self) -> tuple[Any, str]:
-        """(the planner, '') or (None, why it did not start): every checkpoint is then listed unattacked."""
+    def _start_planners(self) -> tuple[list[Any], str]:
+        """(one planner per attack pass, '') or ([], why they did not start): every checkpoint is then listed
+        unattacked. The first loads the MLM; the others share it (``Planner.with_config``)."""
         from attack_workers.runtime.checkpoints import EvaluationError
         from attack_workers.runtime.evaluation import Planner
 
         try:
-            return Planner(self._eval, self._worker), ""
+            first = Planner(self._evals[0], self._worker)
+            return [first, *(first.with_config(config) for config in self._evals[1:])], ""
         except (OSError, EvaluationError) as exc:  # a missing MLM or encoder, unusable settings
             log.error("the attack planner did not start: %s", exc)
-            return None, f"{type(exc).__name__}: {exc}"
+            return [], f"{type(exc).__name__}: {exc}"
         except Exception as exc:
-            return None, _bug(exc, "starting the attack planner")
+            return [], _bug(exc, "starting the attack planner")
 
     def _start_pool(self, attack: AttackSettings, progress: bool) -> tuple[Any, str]:
         """(the pool, its actors starting in the background, '') or (None, why it did not start)."""
@@ -414,25 +448,26 @@ class _Attacks:
 
     # ------------------------------------------------------------ checkpoints
 
-    def _submit(self, job: _Job) -> None:
-        """Expected trouble settles ``job`` unattacked here, recorded in the store; bugs propagate."""
+    def _submit(self, job: _Job, local: str, planner: Any) -> None:
+        """Plan ``job``'s pass on the checkpoint at ``local`` with that pass's ``planner`` and queue its shards.
+        Expected trouble settles ``job`` unattacked here, recorded in the store; bugs propagate."""
+        from attack_workers.results.keys import union_row_key
         from attack_workers.runtime.checkpoints import EvaluationError, find_checkpoints
 
-        try:
-            local = self._local_path(job.ref.path)
-        except OSError as exc:  # a failed copy from remote storage spoils this checkpoint only
-            return self._settle([job], None, self._record_skipped(job.ref.path, f"cannot copy it from storage: {exc}"))
-        if self._planner is None:
+        if planner is None:
             return self._settle([job], None, self._record_skipped(local, self._planner_error))
         try:
-            plan = self._planner.plan(find_checkpoints([local]), self._store)
+            plan = planner.plan(find_checkpoints([local]), self._store)
         except (OSError, EvaluationError) as exc:  # storage trouble; no checkpoint there
             return self._settle([job], None, self._record_skipped(local, f"{type(exc).__name__}: {exc}"))
         if plan.problems:  # damaged, or does not match its dataset or the MLM
             return self._settle([job], None, self._record_skipped(local, plan.problems[0].error))
         keys = [(t.checkpoint_hash, t.attack_key) for t in plan.targets]  # one per attack
-        # the objectives come from the only attack, or from the union of several
-        key = keys[0] if len(keys) == 1 else (plan.targets[0].checkpoint_hash, plan.targets[0].union_key)
+        # the objectives come from the only attack, or from the union of several: the summary's union row,
+        # keyed by its attacks' union key and the set of attacks (the store's union_row_key)
+        first = plan.targets[0]
+        key = keys[0] if len(keys) == 1 else (
+            first.checkpoint_hash, union_row_key(first.union_key, [t.attack for t in plan.targets]))
         if keys[0] in self._attacking:  # its shards are out already (submitted before, or the same content elsewhere)
             self._attacking[keys[0]].jobs.append(job)
             return
@@ -495,9 +530,9 @@ class _Attacks:
                 why = _trouble(exc, "reading the store's summary")
         for job in jobs:
             if row is None:
-                self._unattacked[job.ref.path] = Unattacked(job.ref.trial_id, job.ref.path, why)
+                self._unattacked[(job.ref.path, job.protocol)] = Unattacked(job.ref.trial_id, job.ref.path, why)
             else:  # attacked now, or an earlier submission of it was incomplete and this one finished it
-                self._unattacked.pop(job.ref.path, None)
+                self._unattacked.pop((job.ref.path, job.protocol), None)
             if job.tell and why != _INTERRUPTED:
                 self._measured.append((job.ref.trial_id, None if row is None else _objective_values(job.ref, row)))
 

@@ -109,7 +109,8 @@ def load_trainings(store: Path) -> pd.DataFrame:
 
 
 def attacks_complete(summary: pd.DataFrame, checkpoint_hash: str, attack: AttackSettings) -> bool:
-    """Whether ``summary`` holds complete rows of ``checkpoint_hash`` for every attack ``attack`` requests.
+    """Whether ``summary`` holds complete rows of ``checkpoint_hash`` for every attack of every pass ``attack``
+    requests.
 
     Matched on protocol, attack recipe, split, attack parameters and example count: what a store
     can tell without the checkpoint (the attack key also hashes the models and code, which need it).
@@ -120,13 +121,16 @@ def attacks_complete(summary: pd.DataFrame, checkpoint_hash: str, attack: Attack
         return False
     from attack_workers.results.store import flatten
 
-    rows = summary[(summary["checkpoint_hash"] == checkpoint_hash) & (summary["protocol"] == attack.protocol)
-                   & (summary["split"] == attack.split) & (summary["pending_examples"] == 0)
-                   & (summary["num_examples"] >= attack.num_examples)]
+    rows = summary[(summary["checkpoint_hash"] == checkpoint_hash) & (summary["split"] == attack.split)
+                   & (summary["pending_examples"] == 0)]
     for column, value in flatten(attack.params.to_dict(), "attack.").items():
         if column in rows:
             rows = rows[rows[column].astype(str) == str(value)]
-    return set(attack.attacks) <= set(rows["attack"])
+    for attack_pass in attack.passes:
+        done = rows[(rows["protocol"] == attack_pass.protocol) & (rows["num_examples"] >= attack.examples(attack_pass))]
+        if not set(attack_pass.attacks) <= set(done["attack"]):
+            return False
+    return True
 
 
 def stored_cells(store: Path, attack: AttackSettings) -> dict[str, StoredCell]:
@@ -265,9 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from tune.sweep import output_dir
-
-    store = Path(args.store) if args.store else output_dir(spec) / "store"
+    store = Path(args.store) if args.store else spec.sweep.directory / "store"
     print(study_status(spec, store, training_code_version()).format())
     return 0
 

@@ -26,9 +26,9 @@ the measured time per cell (``python -m tune.study status`` prints the same with
 ``plots/``, ``optuna.db`` (Optuna searcher), ``sweep.yaml`` (the resolved configuration).
 
 ``--smoke-test`` runs one trial of 2 steps on 32 examples with the packaged models (so it needs no
-download), attacks 4 examples, shrinks ``sweep.asha.grace_period`` to its single epoch, caps trial
-and attack resources to half of this machine each (GPUs only if it has some) and is named
-``<name>-smoke``; overrides given with it still win.
+download), attacks 4 examples under every attack pass, shrinks ``sweep.asha.grace_period`` to its
+single epoch, caps trial and attack resources to half of this machine each (GPUs only if it has
+some) and is named ``<name>-smoke``; overrides given with it still win.
 
 Sharp-mode candidate tables (``vda.candidates``): before any trial starts, the sweep makes the
 shared table of every distinct training set-up it can know in advance (each variant, with the
@@ -69,7 +69,7 @@ import yaml  # noqa: E402
 
 from tune.config import (AttackSettings, SweepConfig, SweepSpec, TrialResources, load_sweep,  # noqa: E402
                          read_yaml, shipped_configs, sweep_choices, sweep_from_dict)
-from vda.config import CHOICES, ConfigError, format_choices  # noqa: E402
+from vda.config import CHOICES, ConfigError, format_choices, to_plain  # noqa: E402
 from vda.dotted import flatten  # noqa: E402
 
 if TYPE_CHECKING:
@@ -123,10 +123,6 @@ class _Placement:
     description: str
 
 
-def output_dir(spec: SweepSpec) -> Path:
-    return (Path(spec.sweep.output_dir).expanduser() / spec.sweep.name).resolve()
-
-
 def storage_root(spec: SweepSpec) -> str:
     """Tune's ``storage_path``: a URI as given, a local path made absolute (Ray rejects relative ones)."""
     storage = spec.sweep.storage_path or spec.sweep.output_dir
@@ -153,7 +149,7 @@ def resolve_run(spec: SweepSpec, resume: bool) -> tuple[SweepSpec, bool]:
 
     from tune.pipeline import INTERRUPTED_FILE
 
-    out, path = output_dir(spec), experiment_path(spec)
+    out, path = spec.sweep.directory, experiment_path(spec)
     saved_file = out / "sweep.yaml"
     saved = sweep_from_dict(read_yaml(saved_file), str(saved_file)) if saved_file.exists() else None
     if resume and saved is None:
@@ -252,7 +248,7 @@ def build_tuner(spec: SweepSpec, placement: _Placement, restore: bool, progress:
         {"cpu": placement.trial.cpus, "gpu": placement.trial.gpus})
     if restore:
         return tune.Tuner.restore(experiment_path(spec), trainable=trainable)
-    out = output_dir(spec)
+    out = spec.sweep.directory
     out.mkdir(parents=True, exist_ok=True)
     searcher = build_searcher(spec, out, placement.max_concurrent_trials)
     told = searcher if isinstance(searcher, ObjectiveOptunaSearch) else None
@@ -278,7 +274,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, address: str | None = None,
     (and disconnects). ``max_minutes``: no trial starts training after that long."""
     import ray
 
-    from tune.analysis import write_report
+    from analysis.summary import write_report
     from tune.pipeline import unattacked_checkpoints
     from tune.search import optuna_storage_url
     from tune.study import BUDGET_SKIPPED, MISSING, REUSED, planned_cells, stored_cells, study_status
@@ -286,7 +282,7 @@ def run_sweep(spec: SweepSpec, resume: bool = False, address: str | None = None,
 
     started = time.time()
     spec, restore = resolve_run(spec, resume)
-    out = output_dir(spec)
+    out = spec.sweep.directory
     version = training_code_version()
     stored = stored_cells(out / "store", spec.sweep.attack)
     reuse = _Reuse(version, stored, retrain_missing, None if max_minutes is None else started + 60 * max_minutes)
@@ -413,6 +409,10 @@ def smoke_test_overrides(spec: SweepSpec, cpus: float, gpus: float) -> list[str]
             out.append(f"variants.{name}={json.dumps(shrunk)}")
     kind = "grid" if spec.sweep.searcher == "grid" else "choice"
     out += [f"search.{key}={{{kind}: [{json.dumps(SMOKE_TRIAL[key])}]}}" for key in spec.search if key in SMOKE_TRIAL]
+    passes = spec.sweep.attack.passes
+    if any(p.num_examples for p in passes):  # a pass's own count: every pass attacks the smoke test's examples
+        shrunk = [{**to_plain(dataclasses.asdict(p)), "num_examples": 0} for p in passes]
+        out.append(f"sweep.attack.passes={json.dumps(shrunk)}")
     if "://" not in spec.sweep.output_dir and not Path(spec.sweep.output_dir).expanduser().resolve().parent.is_dir():
         out.append(f"sweep.output_dir={SweepConfig.output_dir}")
     return out

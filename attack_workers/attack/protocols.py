@@ -1,30 +1,27 @@
 """Attack protocols: the validity rules every attack obeys and how its results are counted.
 
 ``PROTOCOLS`` maps a name to a ``Protocol``: its validity rules (``Rules``: stop words, the
-protocol's meaning and grammar constraints, a candidate rewrite, the sentence-pair rule), the
-metric definitions (``attack_workers.results.metrics``) and the default number of examples. The
-attack itself (candidates, search) is the other dimension: a recipe of
-``attack_workers.attack.recipes.ATTACKS`` (bert-attack, textfooler, pwws), assembled with a
-protocol's rules into TextAttack's four parts. Every result row records its protocol, its attack
-and the ``AttackParams`` it ran with. Add a protocol by writing a rules function and an entry.
+protocol's meaning and grammar constraints, a candidate rewrite, the sentence-pair rule) and the
+default number of examples. Its metric definitions are ``attack_workers.results.metrics.PROTOCOL_METRICS``
+under the same name: the store reads them there, without this package. The attack itself
+(candidates, search) is the other dimension: a recipe of ``attack_workers.attack.recipes.ATTACKS``
+(bert-attack, textfooler, pwws), assembled with a protocol's rules into TextAttack's four parts.
+Every result row records its protocol, its attack and the ``AttackParams`` it ran with. Add a
+protocol by writing a rules function and an entry here, and its metrics in ``PROTOCOL_METRICS``.
 
-TextAttack is imported inside the builders only: reading this registry (CLI, store) stays cheap.
+TextAttack is imported inside the builders only: reading this registry (CLI, config) stays cheap.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
-from attack_workers.results.metrics import textattack_metrics, vda_paper_metrics
 from attack_workers.lexicon.stopwords import ALL_STOPWORDS, BERT_ATTACK_FILTER, NLTK_ENGLISH
+from attack_workers.results.keys import key_hash
 
 WORD_SIMILARITY_THRESHOLD = 0.7
 STRICT_WORD_SIMILARITY = 0.85  # calibrated: docs/results/calibration.md
@@ -118,9 +115,9 @@ class Backbones:
 class Rules:
     """A protocol's validity rules: what every attack recipe (``attack_workers.attack.recipes``) obeys under it.
 
-    A protocol is these rules plus its metric definitions; an attack is a recipe (candidates, the
-    recipe's own constraints, its search) assembled with them. Built fresh for every attack a
-    worker builds (constraints keep caches).
+    A protocol is these rules plus its metric definitions (``results.metrics.PROTOCOL_METRICS``); an
+    attack is a recipe (candidates, the recipe's own constraints, its search) assembled with them.
+    Built fresh for every attack a worker builds (constraints keep caches).
     """
 
     stopwords: tuple[str, ...]  # words no attack may replace (any case)
@@ -153,7 +150,6 @@ class Protocol:
     description: str
     # (backbones, params) -> Rules: the validity rules every attack obeys under this protocol
     rules: Callable[[Backbones, AttackParams], Rules]
-    summarize: Callable[[pd.DataFrame], dict[str, float]]
 
     def default_num_examples(self, dataset_name: str) -> int:
         """Paper 5.1.3: 1000 random examples; 300 for the long IMDB and Yelp reviews."""
@@ -236,19 +232,19 @@ PROTOCOLS: dict[str, Protocol] = {
         name="textattack",
         description="TextAttack 0.3.11 BERTAttackLi2020 (lenient: whole-text sentence cosine >= 0.2) and "
                     "textattack.metrics definitions",
-        rules=textattack_rules, summarize=textattack_metrics),
+        rules=textattack_rules),
     "vda-paper": Protocol(
         name="vda-paper",
         description="the VDA authors' BERT-Attack script (bert_robust.py): counter-fitted word cosine filter, "
                     "first flip wins, and its metric definitions",
-        rules=vda_paper_rules, summarize=vda_paper_metrics),
+        rules=vda_paper_rules),
     "strict": Protocol(
         name="strict",
         description="vda-paper's search and metrics with human-aligned word rules (after Morris et al. 2020): "
                     "same tag in context and inflection, WordNet synonym or counter-fitted cosine >= "
                     "strict_word_similarity_threshold with vectors on both sides, a WordNet sense that fits "
                     "the context, no polarity flip, idiom or stop-word swap",
-        rules=strict_rules, summarize=vda_paper_metrics),
+        rules=strict_rules),
 }
 
 
@@ -266,32 +262,19 @@ def union_key(protocol: str, params: AttackParams, identity: dict[str, Any], ski
     """Hash of everything that decides an example's outcome besides the checkpoint and the attack recipe.
 
     Every row stores it: the attack keys of a checkpoint that share it may be combined into a union
-    (``union_row_key`` names the union itself). It leaves the set of attacks out on purpose: a
-    per-attack row is reused by any later evaluation with another attack set, so the set cannot be
-    stored with the row. ``skip_broken`` (an example an earlier attack broke is not attacked by the
-    later ones) keys another union: its per-attack rows are incomplete.
+    (``attack_workers.results.keys.union_row_key`` names the union itself). It leaves the set of
+    attacks out on purpose: a per-attack row is reused by any later evaluation with another attack
+    set, so the set cannot be stored with the row. ``skip_broken`` (an example an earlier attack
+    broke is not attacked by the later ones) keys another union: its per-attack rows are incomplete.
     """
-    return _hash({"protocol": protocol, "params": params.to_dict(), **identity,
-                  **({"skip_broken": True} if skip_broken else {})})
-
-
-def union_row_key(union: str, attacks: Iterable[str]) -> str:
-    """The attack key of a union row: its attacks' ``union_key`` and the set of attacks it combines.
-
-    Why the set: a checkpoint attacked by BERT-Attack + TextFooler and one attacked by all three
-    share the union key, but their unions are two measurements (the worst case over two attacks is
-    weaker than over three). Keyed apart, they are never averaged into one row nor paired into one Δ.
-    """
-    return _hash({"union_key": union, "attacks": sorted(set(attacks))})
+    return key_hash({"protocol": protocol, "params": params.to_dict(), **identity,
+                     **({"skip_broken": True} if skip_broken else {})})
 
 
 def attack_key(protocol: str, params: AttackParams, identity: dict[str, Any], attack: str = "bert-attack",
                skip_broken: bool = False) -> str:
     """Hash of everything that decides an example's outcome besides the checkpoint itself: the union key's
     payload plus the attack recipe's name, so rows of two attacks never share a key."""
-    return _hash({"protocol": protocol, "params": params.to_dict(), "attack": attack, **identity,
-                  **({"skip_broken": True} if skip_broken else {})})
+    return key_hash({"protocol": protocol, "params": params.to_dict(), "attack": attack, **identity,
+                     **({"skip_broken": True} if skip_broken else {})})
 
-
-def _hash(payload: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_ATTACK = "bert-attack"
-UNION = "union"  # the ``attack`` of the store's union rows: no recipe may take this name
 
 
 class UnknownAttackError(ValueError):
@@ -120,6 +119,8 @@ def build_pwws(wrapper: Any, backbones: Any, params: Any, columns: tuple[str, ..
                   GreedyWordSwapWIR(wir_method="weighted-saliency"))
 
 
+# The order is attack_workers.results.keys.ATTACK_ORDER (tables and union choices sort by it), and no
+# recipe may be named keys.UNION: tests/attack_workers/attack/test_recipes.py checks both.
 ATTACKS: dict[str, AttackRecipe] = {
     "bert-attack": AttackRecipe(
         "bert-attack", "BERT-Attack (Li et al. 2020): the masked LM's top-K candidates, [UNK] word importance",
@@ -131,12 +132,6 @@ ATTACKS: dict[str, AttackRecipe] = {
     "pwws": AttackRecipe(
         "pwws", "PWWS (Ren et al. 2019): WordNet synonyms, probability-weighted word saliency", build_pwws),
 }
-
-
-def attack_rank(name: str) -> int:
-    """Where ``name`` sorts in tables and union choices: the registry's order, then unknown names, then the union."""
-    order = list(ATTACKS)
-    return order.index(name) if name in order else len(order) + (name == UNION)
 
 
 def get_attack(name: str) -> AttackRecipe:

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from attack_workers.runtime.identity import resolve_encoder_path
+from attack_workers.attack.identity import resolve_encoder_path
 from attack_workers.attack.offline import import_textattack
 
 import_textattack()

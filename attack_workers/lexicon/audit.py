@@ -27,7 +27,8 @@ Per example, over its substitutions (original word -> new word, at each changed 
 - ``audit_stopword_swap``: a stop word (either list, any case) is replaced or comes in ("A" -> "as");
 - ``audit_flagged``: any of antonym, polarity flip, non-word, hole, part-of-speech change,
   inflection change or stop-word swap. Summaries report the meaning flags (antonym, polarity) and
-  the grammar flags separately as well.
+  the grammar flags separately as well (``attack_workers.results.metrics.audit_summary``: the
+  shares are computed from the stored rows when they are read).
 
 Reading the successes of the word-filtered ``vda-paper`` protocol showed that the first three
 flags alone passed broken English ("to watched an actors"); the tag-based flags are what a reader
@@ -41,17 +42,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from attack_workers.attack.recipes import UNION
-
 AUDIT_COLUMNS = ("substitutions", "audit_antonym", "audit_polarity_flip", "audit_nonword", "audit_min_cos",
                  "audit_unknown_pairs", "audit_hole", "audit_pos_change", "audit_inflection_change",
                  "audit_stopword_swap", "audit_flagged")
-FLAG_SHARES = {"audit_antonym": "flagged_antonym_share", "audit_polarity_flip": "flagged_polarity_share",
-               "audit_nonword": "flagged_nonword_share", "audit_hole": "flagged_hole_share",
-               "audit_pos_change": "flagged_pos_share", "audit_inflection_change": "flagged_inflection_share",
-               "audit_stopword_swap": "flagged_stopword_share"}
-"""Each flag column and the name of its share in a summary."""
-FLAG_COLUMNS = tuple(FLAG_SHARES)
 LABEL_RISK_COLUMNS = ("audit_antonym", "audit_polarity_flip", "audit_nonword")
 """Flags under which the original label may no longer hold (ADA drops such successes)."""
 CLEAR_VALENCE = 1.0  # VADER: mean human rating on -4..+4; |v| >= 1 is a clearly rated word
@@ -116,53 +109,3 @@ class Auditor:
         values = {**flags, "substitutions": json.dumps(pairs), "audit_min_cos": min(known) if known else math.nan,
                   "audit_unknown_pairs": len(cosines) - len(known), "audit_flagged": any(flags.values())}
         return {column: values[column] for column in AUDIT_COLUMNS}  # the store's column order
-
-
-def audit_summary(rows: Any) -> dict[str, float]:
-    """Shares over one checkpoint's *succeeded* attacks: what a reader of its Att Acc must know.
-
-    ``flagged_share`` is the headline (any flag); ``flagged_meaning_share`` counts antonym swaps and
-    polarity flips, ``flagged_grammar_share`` part-of-speech and inflection changes, and each flag
-    has its own share. ``hole_share`` is the share of all substitutions in successes that had no
-    vector and so passed the word filter unchecked (``hole_substitutions`` of ``substituted_words``:
-    ``hole_shares`` pools them per dataset). Rows written before a flag existed give NaN.
-    """
-    succeeded = rows[rows["status"] == "succeeded"]
-    names = ["num_flagged", "flagged_share", "flagged_meaning_share", "flagged_grammar_share",
-             *FLAG_SHARES.values(), "hole_share", "hole_substitutions", "substituted_words"]
-    if any(c not in rows for c in (*FLAG_COLUMNS, "audit_flagged")) or succeeded["audit_flagged"].isna().any():
-        return dict.fromkeys(names, math.nan)
-    n = len(succeeded)
-
-    def share(*columns: str) -> float:
-        hit = succeeded[list(columns)].astype(bool).any(axis=1)
-        return float(hit.sum()) / n if n else math.nan
-
-    substituted = int(succeeded["words_changed"].sum())
-    return {
-        "num_flagged": int(succeeded["audit_flagged"].astype(bool).sum()),
-        "flagged_share": share("audit_flagged"),
-        "flagged_meaning_share": share("audit_antonym", "audit_polarity_flip"),
-        "flagged_grammar_share": share("audit_pos_change", "audit_inflection_change"),
-        **{name: share(column) for column, name in FLAG_SHARES.items()},
-        "hole_share": float(succeeded["audit_unknown_pairs"].sum()) / substituted if substituted else math.nan,
-        "hole_substitutions": int(succeeded["audit_unknown_pairs"].sum()),
-        "substituted_words": substituted,
-    }
-
-
-def hole_shares(summary: Any) -> list[tuple[str, str, float, int]]:
-    """(dataset/split, protocol, hole share, substituted words) pooled over a summary's attacks (union
-    rows, which repeat their attacks' rows, left out): how much of each dataset's successes passed
-    the word filter with no vector to check, i.e. how well the lexicon covers that dataset."""
-    needed = {"dataset", "split", "protocol", "hole_substitutions", "substituted_words"}
-    if summary is None or len(summary) == 0 or not needed <= set(summary.columns):
-        return []
-    rows = summary[summary["attack"] != UNION] if "attack" in summary.columns else summary
-    rows = rows.dropna(subset=["hole_substitutions", "substituted_words"])
-    out = []
-    for (dataset, split, protocol), group in rows.groupby(["dataset", "split", "protocol"], sort=True):
-        substituted = int(group["substituted_words"].sum())
-        holes = float(group["hole_substitutions"].sum())
-        out.append((f"{dataset}/{split}", str(protocol), holes / substituted if substituted else math.nan, substituted))
-    return out

@@ -307,7 +307,7 @@ def _spec_dict(spec: LexiconSpec) -> dict[str, Any]:
 
 def recipe_hash(spec: LexiconSpec) -> str:
     """Hash of every input of the build: a changed input gets a new directory."""
-    from attack_workers.runtime.identity import directory_hash, resolve_encoder_path
+    from attack_workers.attack.identity import directory_hash, resolve_encoder_path
     from attack_workers.lexicon.resources import resources_hash
     from vda.assets import mr_corpus_path
     from vda.mlm import resolve_mlm_path

@@ -34,11 +34,18 @@ A ratio with an empty denominator (e.g. no successful attack) is NaN.
 Both protocols add the 95 % Wilson interval over the n examples (``attack_workers.results.uncertainty``)
 of the two accuracies: ``clean_acc_low``/``clean_acc_high`` and ``attack_acc_low``/``attack_acc_high``.
 At n = 1000 and Att Acc 0.2 it is still about ±0.025, the size of many of the paper's gaps.
+
+``PROTOCOL_METRICS`` names each protocol's definitions (``strict`` counts as ``vda-paper``): the store
+reads them by the protocol name its rows record. Every protocol counts the validity audit's flags
+(``attack_workers.lexicon.audit``) the same way: ``audit_summary``, the shares of its successes
+that the audit flags.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 
@@ -48,6 +55,12 @@ from attack_workers.results.uncertainty import wilson_interval
 METRIC_COLUMNS = ("num_examples", "num_spared", "clean_acc", "clean_acc_low", "clean_acc_high", "attack_acc",
                   "attack_acc_low", "attack_acc_high", "attack_success_rate", "avg_queries", "perturbed_pct",
                   "avg_words", "num_succeeded", "num_failed", "num_skipped", "seconds")
+FLAG_SHARES = {"audit_antonym": "flagged_antonym_share", "audit_polarity_flip": "flagged_polarity_share",
+               "audit_nonword": "flagged_nonword_share", "audit_hole": "flagged_hole_share",
+               "audit_pos_change": "flagged_pos_share", "audit_inflection_change": "flagged_inflection_share",
+               "audit_stopword_swap": "flagged_stopword_share"}
+"""Each flag column of the audit (``attack_workers.lexicon.audit``) and the name of its share in a summary."""
+FLAG_COLUMNS = tuple(FLAG_SHARES)
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -109,4 +122,46 @@ def vda_paper_metrics(rows: pd.DataFrame) -> dict[str, float]:
         "avg_queries": _mean(attacked["num_queries"] - 1),
         "perturbed_pct": _mean(100.0 * attacked["words_changed"] / attacked["num_whitespace_words"]),
         "avg_words": _mean(rows["num_whitespace_words"]),
+    }
+
+
+PROTOCOL_METRICS: dict[str, Callable[[pd.DataFrame], dict[str, float]]] = {
+    "textattack": textattack_metrics,
+    "vda-paper": vda_paper_metrics,
+    "strict": vda_paper_metrics,  # vda-paper's search and counting, stricter word rules
+}
+"""Each protocol of ``attack_workers.attack.protocols.PROTOCOLS`` and its definitions (a test checks that
+both name the same protocols)."""
+
+
+def audit_summary(rows: Any) -> dict[str, float]:
+    """Shares over one checkpoint's *succeeded* attacks: what a reader of its Att Acc must know.
+
+    ``flagged_share`` is the headline (any flag); ``flagged_meaning_share`` counts antonym swaps and
+    polarity flips, ``flagged_grammar_share`` part-of-speech and inflection changes, and each flag
+    has its own share. ``hole_share`` is the share of all substitutions in successes that had no
+    vector and so passed the word filter unchecked (``hole_substitutions`` of ``substituted_words``:
+    ``analysis.tables.hole_shares`` pools them per dataset). Rows written before a flag existed give NaN.
+    """
+    succeeded = rows[rows["status"] == "succeeded"]
+    names = ["num_flagged", "flagged_share", "flagged_meaning_share", "flagged_grammar_share",
+             *FLAG_SHARES.values(), "hole_share", "hole_substitutions", "substituted_words"]
+    if any(c not in rows for c in (*FLAG_COLUMNS, "audit_flagged")) or succeeded["audit_flagged"].isna().any():
+        return dict.fromkeys(names, math.nan)
+    n = len(succeeded)
+
+    def share(*columns: str) -> float:
+        hit = succeeded[list(columns)].astype(bool).any(axis=1)
+        return float(hit.sum()) / n if n else math.nan
+
+    substituted = int(succeeded["words_changed"].sum())
+    return {
+        "num_flagged": int(succeeded["audit_flagged"].astype(bool).sum()),
+        "flagged_share": share("audit_flagged"),
+        "flagged_meaning_share": share("audit_antonym", "audit_polarity_flip"),
+        "flagged_grammar_share": share("audit_pos_change", "audit_inflection_change"),
+        **{name: share(column) for column, name in FLAG_SHARES.items()},
+        "hole_share": float(succeeded["audit_unknown_pairs"].sum()) / substituted if substituted else math.nan,
+        "hole_substitutions": int(succeeded["audit_unknown_pairs"].sum()),
+        "substituted_words": substituted,
     }

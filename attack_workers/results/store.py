@@ -29,9 +29,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from attack_workers.attack.recipes import attack_rank
-from attack_workers.results.union import UNION, union_examples, union_groups
+from attack_workers.results.keys import UNION, attack_rank
+from attack_workers.results.metrics import PROTOCOL_METRICS, audit_summary
+from attack_workers.results.union import union_examples, union_groups
 from vda.assets import staged
+from vda.dotted import flatten as flatten_dotted
 
 EXAMPLE_SCHEMA = pa.schema([
     ("checkpoint_hash", pa.string()),  # vda.checkpoint.checkpoint_hash: weights + manifest bytes
@@ -72,7 +74,7 @@ EXAMPLE_SCHEMA = pa.schema([
     ("audit_pos_change", pa.bool_()),  # a new word has another part of speech in context
     ("audit_inflection_change", pa.bool_()),  # same part of speech, other inflection ("watch" -> "watched")
     ("audit_stopword_swap", pa.bool_()),  # a stop word (any case) is replaced or comes in
-    ("audit_flagged", pa.bool_()),  # any of the flags above (attack_workers.lexicon.audit.FLAG_COLUMNS)
+    ("audit_flagged", pa.bool_()),  # any of the flags above (attack_workers.results.metrics.FLAG_COLUMNS)
 ])
 EXAMPLE_COLUMNS = tuple(EXAMPLE_SCHEMA.names)
 FAILURE_SCHEMA = pa.schema([
@@ -127,8 +129,6 @@ def _visible(directory: Path, pattern: str = "*.parquet") -> list[Path]:
 
 def flatten(d: dict[str, Any], prefix: str) -> dict[str, Any]:
     """``{"vda": {"sigma": 0.01}}`` -> ``{"<prefix>vda.sigma": 0.01}``; lists become JSON strings (Parquet scalars)."""
-    from vda.dotted import flatten as flatten_dotted
-
     return {key: json.dumps(list(value)) if isinstance(value, (list, tuple)) else value
             for key, value in flatten_dotted(d, prefix).items()}
 
@@ -259,9 +259,6 @@ class ResultStore:
         checkpoints, each once (see ``load_examples``): the sweep's pipeline settles every checkpoint
         through this call, so its cost must not grow with the store.
         """
-        from attack_workers.lexicon.audit import audit_summary
-        from attack_workers.attack.protocols import get_protocol
-
         keys = None if keys is None else list(dict.fromkeys(keys))
         rows = self.load_examples(keys)
         if rows.empty:
@@ -270,14 +267,14 @@ class ResultStore:
         records = []
         for (ckpt, key), group in rows.groupby(["checkpoint_hash", "attack_key"], sort=False):
             first = group.iloc[0]
-            protocol = get_protocol(first["protocol"])
             # Planned or in failed shards, not attacked yet: an interrupted evaluation and failed shards.
             wanted = self.planned_example_ids(ckpt, key) | failed.get((ckpt, key), set())
             records.append({
                 "checkpoint_hash": ckpt, "attack_key": key, "run_id": first["run_id"],
-                "protocol": protocol.name, "attack": first["attack"], "union_key": first["union_key"],
+                "protocol": first["protocol"], "attack": first["attack"], "union_key": first["union_key"],
                 "dataset": first["dataset"], "split": first["split"],
-                **protocol.summarize(group),  # spared rows (skip_broken) left out of n: results.outcomes
+                # spared rows (skip_broken) are left out of n: results.outcomes
+                **protocol_metrics(first["protocol"])(group),
                 **audit_summary(group),
                 **flatten(json.loads(first["attack_params"]), "attack."),
                 "pending_examples": len(wanted - set(group["example_id"])),
@@ -299,9 +296,6 @@ class ResultStore:
         ``pending_examples``: the examples any of its attacks planned (or lost in a failed shard) whose
         union outcome is not known yet; ``attacks``: the attacks in it.
         """
-        from attack_workers.lexicon.audit import audit_summary
-        from attack_workers.attack.protocols import get_protocol
-
         union = union_examples(rows)
         records = []
         for (ckpt, key), group in union_groups(rows):
@@ -311,13 +305,12 @@ class ResultStore:
                                    | set(group.loc[group["attack_key"] == k, "example_id"])
                                    for k in members["attack_key"]))
             first = members.iloc[0]
-            protocol = get_protocol(first["protocol"])
             records.append({
-                "checkpoint_hash": ckpt, "attack_key": key, "run_id": first["run_id"], "protocol": protocol.name,
+                "checkpoint_hash": ckpt, "attack_key": key, "run_id": first["run_id"], "protocol": first["protocol"],
                 "attack": UNION, "union_key": first["union_key"], "dataset": first["dataset"],
                 "split": first["split"],
                 "attacks": ",".join(sorted(members["attack"], key=lambda a: (attack_rank(a), a))),
-                **protocol.summarize(outcomes), **audit_summary(outcomes),
+                **protocol_metrics(first["protocol"])(outcomes), **audit_summary(outcomes),
                 **flatten(json.loads(first["attack_params"]), "attack."),
                 "pending_examples": len(wanted - set(outcomes["example_id"])),
             })
@@ -357,6 +350,15 @@ class ResultStore:
             for record in _read_parquet(files, ["checkpoint_hash", "attack_key", "example_ids"]).itertuples():
                 failed.setdefault((record.checkpoint_hash, record.attack_key), set()).update(record.example_ids)
         return failed
+
+
+def protocol_metrics(protocol: str) -> Any:
+    """The metric definitions (``metrics.PROTOCOL_METRICS``) of a protocol that rows record; an unknown one is
+    an error."""
+    if protocol not in PROTOCOL_METRICS:
+        raise StoreError(f"rows of protocol {protocol!r}, which has no metric definitions "
+                         f"(attack_workers.results.metrics.PROTOCOL_METRICS: {', '.join(sorted(PROTOCOL_METRICS))})")
+    return PROTOCOL_METRICS[protocol]
 
 
 def _with_attack_columns(rows: pd.DataFrame) -> pd.DataFrame:

@@ -4,7 +4,7 @@ An evaluation with several attacks (``--attacks bert-attack,textfooler,pwws``) s
 under its own attack key; the keys of one evaluation share a ``union_key`` (``protocols.union_key``:
 the same protocol, parameters, models, data and example sample, any recipe). For each checkpoint
 and union key with two or more attacks, ``union_examples`` makes one row per example, with
-``attack = "union"`` and ``attack_key`` = ``protocols.union_row_key(union key, attacks)``, which
+``attack = "union"`` and ``attack_key`` = ``keys.union_row_key(union key, attacks)``, which
 names the set of attacks: unions of two attack sets (one checkpoint attacked by two recipes,
 another by three) are two measurements and never pool or pair. It is built as if one attack had
 run all of them (the idea of AutoAttack in vision):
@@ -34,15 +34,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from attack_workers.attack.protocols import union_row_key
-from attack_workers.attack.recipes import UNION, attack_rank
+from attack_workers.results.keys import UNION, attack_rank, union_row_key
 from attack_workers.results.outcomes import SPARED
 
 
 def union_groups(rows: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
     """((checkpoint hash, union row key), rows) for every checkpoint and union key with two or more attack keys.
 
-    The union row key (``protocols.union_row_key``) names the union key and the set of attacks.
+    The union row key (``keys.union_row_key``) names the union key and the set of attacks.
     """
     if rows.empty or "union_key" not in rows:
         return []

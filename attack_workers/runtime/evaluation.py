@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import logging
@@ -31,7 +32,7 @@ from attack_workers.runtime.checkpoints import (
     find_checkpoints,
     vet_checkpoint,
 )
-from attack_workers.runtime.identity import directory_hash, resolve_encoder_path
+from attack_workers.attack.identity import directory_hash, resolve_encoder_path
 from attack_workers.attack.protocols import AttackParams, attack_key, get_protocol, union_key
 from attack_workers.attack.recipes import DEFAULT_ATTACK, parse_attacks
 from attack_workers.runtime.shards import CheckpointTarget, Shard, ShardResult, plan_shards, select_examples
@@ -123,6 +124,14 @@ class Planner:
         except (OSError, ValueError) as exc:  # MissingAssetError is an OSError
             raise EvaluationError(f"the masked LM {worker.mlm!r} or sentence encoder {worker.encoder!r} cannot be "
                                   f"loaded: {exc}") from None
+
+    def with_config(self, config: EvalConfig) -> Planner:
+        """A planner of ``config`` (another protocol, attack list or example count) that shares this one's
+        loaded MLM and its dataset and lexicon caches: the sweep plans each attack pass with one, and
+        the MLM is loaded once. ``worker`` (MLM, encoder) stays this planner's."""
+        other = copy.copy(self)  # shallow: the caches are the same dicts, so a lexicon is built once for all
+        other.config = config.validate()
+        return other
 
     def plan(self, paths: Sequence[Path], store: ResultStore) -> EvalPlan:
         """Everything to do on the checkpoint directories ``paths`` (``find_checkpoints``), minus what

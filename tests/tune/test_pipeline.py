@@ -138,3 +138,22 @@ def test_the_pool_grows_onto_the_cpu_the_last_trial_freed(tmp_path, tiny_model_d
     assert 0 <= searcher.told["t-last"]["attack_acc"] <= 1 and not unattacked_checkpoints(out)
     rows = ResultStore(out / "store").load_examples()
     assert len(rows) == 128 and rows["worker"].nunique() == 2  # the new worker attacked too
+
+
+def test_a_checkpoint_is_unattacked_once_with_the_reason_of_each_pass_that_failed():
+    """Issue 29.12: with two attack passes, one entry per checkpoint; a pass's reason is named by its protocol
+    unless every pass failed alike (a failed copy)."""
+    from tune.pipeline import Unattacked, _Job
+
+    attacks = object.__new__(_Attacks)  # only the bookkeeping: no planner, no pool
+    attacks._evals = [SimpleNamespace(protocol="vda-paper"), SimpleNamespace(protocol="strict")]
+    attacks._objective, attacks._measured, attacks._unattacked = "strict", [], {}
+    ref = SimpleNamespace(trial_id="t", path="/ckpt-a")
+    copy_failed = [_Job(ref, tell=p == "strict", protocol=p) for p in ("vda-paper", "strict")]
+    attacks._settle(copy_failed, None, "cannot copy it from storage")
+    other = SimpleNamespace(trial_id="u", path="/ckpt-b")
+    attacks._settle([_Job(other, tell=False, protocol="strict")], None, "2 example(s) not attacked")
+
+    assert attacks.unattacked() == [Unattacked("t", "/ckpt-a", "cannot copy it from storage"),
+                                    Unattacked("u", "/ckpt-b", "strict: 2 example(s) not attacked")]
+    assert attacks.measured() == [("t", None)]  # told once, by the objective pass's job

@@ -42,6 +42,7 @@ def test_every_shipped_config_shrinks_to_fit_the_machine(path, machine, in_tmp):
     assert sweep.trial.cpus + sweep.attack.workers * sweep.attack.cpus <= cpus
     assert sweep.trial.gpus + sweep.attack.workers * sweep.attack.gpus <= gpus
     assert max_epochs(spec.fixed, spec.variants, spec.search) == 1
+    assert [sweep.attack.examples(p) for p in sweep.attack.passes] == [4] * len(sweep.attack.passes)  # every pass
     if sweep.scheduler == "asha":
         build_scheduler(spec)  # ASHA asserts grace_period <= max_t
     for overrides in [{}, *spec.variants.values()]:

@@ -47,6 +47,25 @@ def test_a_stored_cell_is_reused_unless_its_checkpoint_is_gone_with_its_attacks_
     assert decide("k", cell(False, False), True).action == "train"  # --retrain-missing
 
 
+def test_a_gone_checkpoint_is_complete_only_when_every_attack_pass_is():
+    import pandas as pd
+
+    from tune.study import attacks_complete
+
+    attack = load_sweep("default").sweep.attack  # vda-paper (200 examples), strict x3 (80)
+
+    def row(protocol, name, n):
+        return {"checkpoint_hash": "h", "protocol": protocol, "attack": name, "split": "dev", "pending_examples": 0,
+                "num_examples": n}
+
+    paper = [row("vda-paper", "bert-attack", 200)]
+    strict = [row("strict", name, 80) for name in ("bert-attack", "textfooler", "pwws")]
+    assert attacks_complete(pd.DataFrame(paper + strict), "h", attack)
+    assert not attacks_complete(pd.DataFrame(paper), "h", attack)  # the strict pass is missing
+    assert not attacks_complete(pd.DataFrame(paper + strict[:2]), "h", attack)  # one of its attacks is
+    assert not attacks_complete(pd.DataFrame([row("vda-paper", "bert-attack", 80)] + strict), "h", attack)
+
+
 def test_a_grid_is_resolved_into_its_cells_and_a_sampled_space_is_not():
     spec = load_sweep("default", ["search.vda.sigma={grid: [0.5, 1.0, 2.0]}", "sweep.num_samples=2"])
     cells = planned_cells(spec, 1)

@@ -85,3 +85,35 @@ def test_interrupted_optuna_sweep_resumes_without_training_or_attacking_twice(tm
     assert len(told) == 3 and all(len(t.values) == 2 for t in told)  # both objectives, attack accuracy included
     summary = store.load_summary()
     assert sorted(t.values[1] for t in told) == pytest.approx(sorted(summary["attack_acc"]))
+
+
+def test_two_attack_passes_store_both_keys_for_every_checkpoint_and_the_printed_table_labels_both(
+        tmp_path, tiny_model_dir, make_sweep, local_ray, capsys):
+    """Issue 29.12: every checkpoint is attacked under vda-paper (BERT-Attack) and strict (three attacks and
+    their union), one attack key per attack of each pass, and the table printed at the end shows both."""
+    from tune.sweep import main
+
+    raw = make_sweep(tmp_path / "results", tiny_model_dir)
+    raw["sweep"]["attack"]["passes"] = [
+        {"protocol": "vda-paper", "attacks": ["bert-attack"]},
+        {"protocol": "strict", "attacks": ["bert-attack", "textfooler", "pwws"], "num_examples": 2}]
+    config = tmp_path / "sweep.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    assert main(["--config", str(config), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+
+    summary = ResultStore(tmp_path / "results" / "tiny" / "store").load_summary()
+    assert summary["checkpoint_hash"].nunique() == 2  # baseline and VDA
+    for _, rows in summary.groupby("checkpoint_hash"):
+        got = sorted(zip(rows["protocol"], rows["attack"], rows["num_examples"]))
+        assert got == [("strict", "bert-attack", 2), ("strict", "pwws", 2), ("strict", "textfooler", 2),
+                       ("strict", "union", 2), ("vda-paper", "bert-attack", 4)]
+        assert rows["attack_key"].nunique() == 5 and (rows["pending_examples"] == 0).all()
+    vda_paper = summary.loc[summary["protocol"] == "vda-paper", "attack_key"]
+    strict = summary.loc[summary["protocol"] == "strict", "attack_key"]
+    assert not set(vda_paper) & set(strict)  # the passes' rows never share a key
+    rows = [line.split(" | ")[1] for line in printed.splitlines() if line.startswith("| ") and " | " in line]
+    paper, readable = "vda-paper (word cos >= 0.7): bert-attack", "strict: union of bert-attack,textfooler,pwws"
+    for label in (paper, readable, "strict: bert-attack", "strict: textfooler", "strict: pwws"):
+        assert rows.count(label) == 2, f"not one row per checkpoint labelled {label!r}:\n{printed}"
+    assert set(rows[1:5]) == {paper, readable}, printed  # the headline keys first: the paper's number, the readable one

@@ -48,12 +48,63 @@ def test_relative_paths_become_absolute_and_links_are_followed(tmp_path, monkeyp
     assert "data.extra_train_file" not in spec.variants["BERT"]
 
 
-def test_default_config_compares_a_baseline_with_vda_under_the_word_filtered_protocol():
+def test_default_config_compares_a_baseline_with_vda_under_the_paper_and_the_strict_protocol():
+    """Issue 29.12: the paper's number (vda-paper, BERT-Attack) next to the readable one (strict, three attacks)."""
     spec = load_sweep()
     lams = [v.get("vda.lam", spec.fixed["vda"]["lam"]) for v in spec.variants.values()]
     assert 0.0 in lams and any(lam > 0 for lam in lams)
-    assert spec.sweep.attack.protocol == "vda-paper" and spec.fixed["data"]["dataset"] == "mr"
-    assert spec.sweep.attack.num_examples >= 200  # paired differences need enough shared examples
+    attack = spec.sweep.attack
+    assert [(p.protocol, p.attacks) for p in attack.passes] == [
+        ("vda-paper", ("bert-attack",)), ("strict", ("bert-attack", "textfooler", "pwws"))]
+    assert spec.fixed["data"]["dataset"] == "mr"
+    assert attack.num_examples >= 200  # paired differences need enough shared examples
+    assert 0 < attack.examples(attack.passes[1]) <= attack.num_examples  # a prefix of the same sample
+    assert attack.objective_pass.protocol == "strict"
+
+
+def test_attack_passes_and_the_single_pass_shorthand_give_the_same_sweep(tmp_path, make_sweep):
+    shorthand = make_sweep(tmp_path, "default")
+    shorthand["sweep"]["attack"].update(protocol="strict", attacks="bert-attack,pwws")
+    listed = make_sweep(tmp_path, "default")
+    listed["sweep"]["attack"]["passes"] = [{"protocol": "strict", "attacks": ["bert-attack", "pwws"]}]
+    assert sweep_from_dict(shorthand).sweep == sweep_from_dict(listed).sweep
+
+    two = make_sweep(tmp_path, "default")
+    two["sweep"]["attack"].update(passes=["vda-paper", {"protocol": "strict", "attacks": ["pwws"], "num_examples": 2}],
+                                  objective="strict")
+    attack = sweep_from_dict(two).sweep.attack
+    assert [(p.protocol, p.attacks, attack.examples(p)) for p in attack.passes] == [
+        ("vda-paper", ("bert-attack",), 4), ("strict", ("pwws",), 2)]
+    assert attack.objective_pass.protocol == "strict"
+    assert sweep_from_dict(make_sweep(tmp_path, "default")).sweep.attack.objective_pass.protocol == "vda-paper"
+    saved = sweep_from_dict(two).to_dict()  # what sweep.yaml holds, and what --resume reads back
+    assert sweep_from_dict(saved).sweep == sweep_from_dict(two).sweep
+
+
+@pytest.mark.parametrize("attack, fragment", [
+    ({"passes": [{"protocol": "strict"}, {"protocol": "vda-papr"}]},
+     "sweep.attack.passes[1].protocol: 'vda-papr' is unknown; did you mean 'vda-paper'?"),
+    ({"passes": [{"protocol": "strict", "attacks": []}]},
+     "sweep.attack.passes[0].attacks: no attack given"),
+    ({"passes": [{"protocol": "strict", "attacks": ["bert-attack"]}, {"protocol": "strict", "attacks": ["pwws"]}]},
+     "sweep.attack.passes[1]: protocol 'strict' is already attacked by sweep.attack.passes[0]"),
+    ({"passes": []}, "sweep.attack.passes: []: expected a non-empty list of passes"),
+    ({"passes": [{"attacks": ["pwws"]}]}, "sweep.attack.passes[0].protocol: missing"),
+    ({"passes": [{"protocol": "strict", "attack": ["pwws"]}]},
+     "sweep.attack.passes[0].attack: unknown key; did you mean sweep.attack.passes[0].'attacks'?"),
+    ({"passes": [{"protocol": "strict", "attacks": ["pwws"], "skip_broken": True}]},
+     "sweep.attack.passes[0].skip_broken: needs two or more"),
+    ({"passes": ["strict"], "protocol": "vda-paper"},
+     "sweep.attack.protocol and sweep.attack.passes are both given"),
+    ({"passes": ["vda-paper", "strict"], "objective": "textattack"},
+     "sweep.attack.objective: 'textattack' is unknown; known: vda-paper, strict"),
+    ({"objective": "strict"}, "sweep.attack.objective: 'strict' is unknown; known: vda-paper"),
+    ({"protocol": "strct"}, "sweep.attack.protocol: 'strct' is unknown; did you mean 'strict'?"),
+])
+def test_bad_attack_passes_name_the_key(tmp_path, make_sweep, attack, fragment):
+    raw = make_sweep(tmp_path, "default")
+    raw["sweep"]["attack"].update(attack)
+    assert fragment in _problems(raw)
 
 
 def _problems(raw):

@@ -9,6 +9,7 @@ import pytest
 
 from attack_workers.runtime.evaluation import EvalConfig, plan_evaluation
 from attack_workers.attack.protocols import PROTOCOLS, AttackParams, UnknownProtocolError, attack_key, get_protocol
+from attack_workers.results.metrics import PROTOCOL_METRICS
 from attack_workers.results.store import ResultStore
 from attack_workers.runtime.worker import WorkerConfig
 
@@ -20,6 +21,7 @@ def test_unknown_protocol_names_close_match_and_all_known():
     assert "'vda_paper' is unknown" in message and "did you mean 'vda-paper'?" in message
     assert "known: strict, textattack, vda-paper" in message
     assert set(PROTOCOLS) == {"strict", "textattack", "vda-paper"}
+    assert set(PROTOCOL_METRICS) == set(PROTOCOLS)  # the store counts every protocol's rows by its metrics
 
 
 def test_attack_params_are_validated_and_keyed():

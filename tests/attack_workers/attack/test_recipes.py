@@ -7,6 +7,7 @@ import pytest
 
 from attack_workers.attack.protocols import AttackParams, attack_key, union_key
 from attack_workers.attack.recipes import ATTACKS, UnknownAttackError, get_attack, parse_attacks
+from attack_workers.results.keys import ATTACK_ORDER, UNION
 from attack_workers.results.store import ResultStore
 from attack_workers.runtime.evaluation import EvalConfig, plan_evaluation
 from attack_workers.runtime.worker import WorkerConfig
@@ -18,6 +19,8 @@ ALL = ("bert-attack", "textfooler", "pwws")
 
 def test_registry_and_attack_lists_are_validated():
     assert set(ATTACKS) == set(ALL)
+    # the store sorts attacks and picks a union's example by keys.ATTACK_ORDER: the registry's order
+    assert tuple(ATTACKS) == ATTACK_ORDER and UNION not in ATTACKS
     assert parse_attacks("bert-attack, textfooler,pwws") == ALL
     assert parse_attacks(["pwws"]) == ("pwws",)
     with pytest.raises(UnknownAttackError, match=r"'textfool' is unknown; did you mean 'textfooler'\? known: "
@@ -42,7 +45,7 @@ def test_cli_and_sweep_config_refuse_unknown_attacks(tmp_path, capsys):
     with pytest.raises(ConfigError, match="sweep.attack.skip_broken: needs two or more"):
         sweep_from_dict({"sweep": {"attack": {"attacks": "pwws", "skip_broken": True}}})
     spec = sweep_from_dict({"sweep": {"attack": {"attacks": "bert-attack,textfooler,pwws"}}})
-    assert spec.sweep.attack.attacks == ALL
+    assert spec.sweep.attack.passes[0].attacks == ALL
     with pytest.raises(Exception, match="needs two or more attacks"):
         EvalConfig(store="s", attacks=("pwws",), skip_broken=True).validate()
 

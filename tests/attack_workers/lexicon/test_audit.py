@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from attack_workers.lexicon.audit import (AUDIT_COLUMNS, FLAG_COLUMNS, Auditor, audit_summary, is_polarity_flip,
-                                          substitutions)
+from attack_workers.lexicon.audit import AUDIT_COLUMNS, Auditor, is_polarity_flip, substitutions
 from attack_workers.lexicon.tagger import Tagger
+from attack_workers.results.metrics import FLAG_COLUMNS, audit_summary
 
 COSINES = {("good", "great"): 0.8, ("good", "bad"): 0.1, ("movie", "film"): 0.9, ("dull", "pleasant"): 0.2,
            ("entertaining", "entertained"): 0.9, ("poetry", "poetic"): 0.8, ("a", "as"): 0.5,

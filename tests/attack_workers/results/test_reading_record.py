@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from attack_workers.results.review import RECORD_COLUMNS
+from analysis.review import RECORD_COLUMNS
 
 READING = Path(__file__).resolve().parents[3] / "docs" / "results" / "reading"
 FILES = sorted(READING.glob("*.csv"))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from analysis.tables import format_paper_table
 from attack_workers.results.store import EXAMPLE_COLUMNS, ResultStore, StoreError, load_examples
-from attack_workers.results.tables import format_paper_table
 
 
 def test_round_trip_and_done_ids(tmp_path, make_shard):

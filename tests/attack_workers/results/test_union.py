@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from attack_workers.attack.protocols import union_row_key
+from analysis.tables import format_paper_table
+from attack_workers.results.keys import union_row_key
 from attack_workers.results.store import ResultStore
-from attack_workers.results.tables import format_paper_table
 from attack_workers.results.uncertainty import mean_interval, paired_differences, robust_matrix, wilson_interval
 from attack_workers.results.union import union_examples, with_union
 

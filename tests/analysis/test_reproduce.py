@@ -6,7 +6,7 @@ import re
 import pandas as pd
 import pytest
 
-from tune.reproduce import paper_numbers, reproduction_table, row_name
+from analysis.reproduce import paper_numbers, reproduction_table, row_name
 
 TWO_SEEDS = "(2 seeds: example-level only, no seed variance)"
 
@@ -105,7 +105,7 @@ def test_an_epoch_is_not_a_seed_and_a_retrained_seed_counts_once(caplog):
     # seed 1 of BERT+VDA trained again earlier, in another run: the latest run stands for the seed
     summary, examples = _add_checkpoint(summary, examples, "plain-1.0-1", "rerun", "s" * 10, run_id="old-run",
                                         created=50.0)
-    with caplog.at_level(logging.WARNING, logger="tune.reproduce"):
+    with caplog.at_level(logging.WARNING, logger="analysis.methods"):
         table = reproduction_table(summary, examples)
     pd.testing.assert_frame_equal(table, expected)
     assert "1 run(s) repeat a seed" in caplog.text and "old-run" in caplog.text
@@ -151,6 +151,9 @@ def test_hub_dataset_names_map_to_the_papers_and_tables_are_chosen():
     ({"vda.lam": 0.0, "data.extra_train_file": "/x/adversarial.jsonl"}, "BERT+ADA"),
     ({"vda.lam": 1.0, "data.extra_train_file": "/x/adversarial.jsonl"}, "BERT+VDA+ADA"),
     ({"vda.lam": 1.0, "data.extra_train_file": float("nan"), "vda.augment": float("nan")}, "BERT+VDA"),
+    ({"vda.lam": 0.0, "strategy.label_smoothing": 0.1}, "BERT+LS"),
+    ({"vda.lam": 0.25, "strategy.confidence_penalty": 0.25}, "BERT+CP+VDA"),
+    ({"vda.lam": 0.0, "strategy.label_smoothing": 0.0, "strategy.confidence_penalty": float("nan")}, "BERT"),
 ])
 def test_row_names_follow_the_papers_tables(config, label):
     assert row_name(config) == label
@@ -262,7 +265,7 @@ def test_every_configuration_of_a_seed_is_its_own_row(caplog):
     summary, examples = _store(seeds=1)
     summary, examples = _add_checkpoint(summary, examples, "plain-1.0-1", "lam-0.4", "ff" + "s" * 8,
                                         run_id="lam-0.4", **{"config.vda.lam": 0.4})
-    with caplog.at_level(logging.WARNING, logger="tune.reproduce"):
+    with caplog.at_level(logging.WARNING, logger="analysis.methods"):
         table = reproduction_table(summary, examples)
     assert "repeat a seed" not in caplog.text
     vda = table[table["Method"] == "BERT+VDA"].set_index("configuration")
@@ -285,3 +288,18 @@ def test_union_only_per_attack_accuracy_is_the_summarys_and_says_so(tmp_path):
     per_checkpoint = summary.query("attack == 'pwws' and checkpoint_hash == 'plain'").iloc[0]
     assert per_checkpoint["attack_acc"] == 0.5 and per_checkpoint["num_spared"] == 2
     assert table.loc["BERT", "Att Acc"].startswith("0.250 ")  # the union: e0 only survives both
+
+
+def test_label_smoothing_and_the_confidence_penalty_are_paired_with_plain():
+    """Issue 27: every arm of the mechanism study has its Δ vs plain. Before, a label-smoothing run was
+    a base row of its own (no Δ), and two smoothing weights would each be their own base."""
+    summary, examples = _store(seeds=2)
+    summary = summary.assign(**{"config.strategy.label_smoothing": 0.0})
+    for seed, statuses in ((1, "fff" + "s" * 7), (2, "ffff" + "s" * 6)):  # 2 more robust than BERT per seed
+        summary, examples = _add_checkpoint(summary, examples, f"plain-0.0-{seed}", f"ls-{seed}", statuses,
+                                            run_id=f"ls-{seed}", **{"config.strategy.label_smoothing": 0.1})
+    table = reproduction_table(summary, examples).set_index("Method")
+    assert table.loc["BERT+LS", "configuration"] == "strategy.label_smoothing=0.1"
+    assert _interval(table.loc["BERT+LS", "Δ Att Acc"])[0] == pytest.approx(0.2)
+    assert table.loc["BERT", "configuration"] == "strategy.label_smoothing=0.0"
+    assert _interval(table.loc["BERT+VDA", "Δ Att Acc"])[0] == pytest.approx(0.1)  # VDA still pairs with plain

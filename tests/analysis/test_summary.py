@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from attack_workers.results.store import EXAMPLE_COLUMNS, ResultStore
-from tune.analysis import main, pareto_mask, rank
+from analysis.plots import pareto_mask, rank
+from analysis.summary import main
 
 # (run id, epoch, lambda, sigma, k, dev accuracy, statuses of the 10 attacked examples): s=succeeded, f=failed, k=skipped
 RUNS = [
@@ -63,7 +64,7 @@ def test_table_and_plots_are_regenerated_from_the_store_alone(store, capsys):
     assert table["run"].tolist() == ["t3-vda-k2", "t1-vda-s0.5", "t2-vda-s2", "t0-baseline"]
     assert table["pareto"].fillna("").tolist() == ["*", "*", "", ""]
     assert table.loc[0, "Att Acc"] == pytest.approx(0.5) and table.loc[0, "Ori Acc"] == pytest.approx(0.7)
-    columns = list(table.columns)  # the per-checkpoint table's columns (results.tables), and what ranks a row
+    columns = list(table.columns)  # the per-checkpoint table's columns (analysis.tables), and what ranks a row
     assert columns[columns.index("Dev Acc"):][:10] == ["Dev Acc", "n", "pending", "spared", "Ori Acc", "Att Acc",
                                                        "Att Acc low", "Att Acc high", "Q Num", "Perturb %"]
     assert table["key"].unique().tolist() == ["vda-paper: bert-attack"] and table["rank"].tolist() == [1, 2, 3, 4]
@@ -75,7 +76,7 @@ def test_table_and_plots_are_regenerated_from_the_store_alone(store, capsys):
     markdown = (out / "summary.md").read_text()
     assert "| rank | key | run |" in markdown and "t0-baseline" in capsys.readouterr().out
     assert "settings that varied: vda.sigma, vda.k, vda.lam" in markdown
-    assert "| 0.500 [0.237, 0.763] |" in markdown  # the cells every table prints (results.tables.format_cells)
+    assert "| 0.500 [0.237, 0.763] |" in markdown  # the cells every table prints (analysis.tables.format_cells)
     assert "not attacked: /ckpt/lost: manifest unreadable" in markdown
 
 
@@ -117,8 +118,8 @@ def _attack_store(root, attacks=ATTACKS, broken=lambda protocol, attack, j: (att
 
 def test_plots_take_one_point_per_checkpoint_and_protocol_when_several_attacks_ran(tmp_path):
     """A store with BERT-Attack and TextFooler under strict (a union) and BERT-Attack under vda-paper."""
-    from attack_workers.results.report import write_html
-    from tune.analysis import headline_rows, load_results
+    from analysis.plots import headline_rows, load_results
+    from analysis.report import write_html
 
     store = _attack_store(tmp_path / "sweep" / "store")
     summary, _, _ = load_results(store.root)
@@ -138,7 +139,7 @@ def test_every_attack_key_is_its_own_series_front_and_panel(tmp_path):
     front over every row starred single attacks, so the union could not be starred; Figure 3 pooled
     strict and vda-paper of one setting into one point.
     """
-    from tune.analysis import _pooled, headline_rows, load_results, plot_hyperparameters, rank, varied_settings
+    from analysis.plots import _pooled, headline_rows, load_results, plot_hyperparameters, rank, varied_settings
 
     attacks = [*ATTACKS, ("strict", "bert-attack", "kb", "u2")]
     store = _attack_store(tmp_path / "store", attacks)

@@ -31,12 +31,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from attack_workers.results.review import readers_section, review_tab
+from analysis.plots import FIGURE3, headline_rows, plot_epochs, plot_hyperparameters, plot_pareto, rank
+from analysis.reproduce import reproduction_table
+from analysis.review import review_blob, review_sample
+from analysis.tables import checkpoint_table, format_cells
+from analysis.verdicts import join_verdicts, read_verdicts, reader_table
 from attack_workers.results.store import ResultStore
-from attack_workers.results.tables import checkpoint_table, format_cells
 
 REPORT_NAME = "report.html"
 TEMPLATE = Path(__file__).with_name("report_template.html")
+REVIEW_TAB = Path(__file__).with_name("review_tab.html")
 PLACEHOLDER = re.compile(r"@@([A-Z]+)@@")
 AUDIT_PREFIX = "audit_"  # every column named so is shown, also ones added after this page was written
 EXAMPLE_FIELDS = ("example_id", "status", "label", "clean_pred", "adv_pred", "num_queries", "words_changed",
@@ -58,9 +62,9 @@ def write_html(store: str | Path, out_dir: str | Path, plots: Mapping[str, Path]
                verdicts: Sequence[str | Path] = ()) -> Path:
     """Write ``<out_dir>/report.html`` for ``store``; draw the plots unless ``plots`` (name -> PNG) are given.
 
-    A sweep passes the plots ``tune.analysis`` has just drawn, so they are drawn once. ``review``:
-    add a Review tab of that many successes per method and attack (``attack_workers.results.review``);
-    ``verdicts``: reading-record CSVs, for a section with the reader-adjusted Att Acc (``results.verdicts``).
+    A sweep passes the plots ``analysis.summary`` has just drawn, so they are drawn once. ``review``:
+    add a Review tab of that many successes per method and attack (``analysis.review``);
+    ``verdicts``: reading-record CSVs, for a section with the reader-adjusted Att Acc (``analysis.verdicts``).
     """
     results = ResultStore(store)
     summary = results.load_summary()
@@ -100,19 +104,17 @@ def fill(template: str, parts: Mapping[str, str]) -> str:
 
 
 def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The paper's columns per (checkpoint, attack key), as every table prints them (``results.tables``)."""
+    """The paper's columns per (checkpoint, attack key), as every table prints them (``tables``)."""
     return format_cells(checkpoint_table(summary))
 
 
 def methods_section(summary: pd.DataFrame, examples: pd.DataFrame) -> str:
-    """Methods over seeds with Δ Att Acc vs their base method (``tune.reproduce``), where the store allows it.
+    """Methods over seeds with Δ Att Acc vs their base method (``analysis.reproduce``), where the store allows it.
 
     Δ needs the training config (strategy, VDA lambda and mode, seed) of each checkpoint, which a
     sweep's store has and a store of hand-picked checkpoints may lack: then the section says why,
     and the rest of the page is written all the same (a sweep ends by writing it).
     """
-    from tune.reproduce import reproduction_table
-
     try:
         table = reproduction_table(summary, examples)
     except KeyError as exc:
@@ -130,11 +132,39 @@ def html_table(frame: pd.DataFrame, table_id: str) -> str:
     return f'<table id="{table_id}" class="sortable"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+# ---------------------------------------------------------------- review and readers
+
+
+def review_tab(summary: pd.DataFrame, examples: pd.DataFrame, per_stratum: int | None, seed: int = 0) -> str:
+    """The Review tab's markup and script ('' without ``per_stratum``): ``review_tab.html`` filled with
+    ``review.review_blob`` of ``review.review_sample``."""
+    if not per_stratum:
+        return ""
+    blob = review_blob(review_sample(summary, examples, per_stratum, seed), seed, per_stratum)
+    return REVIEW_TAB.read_text().replace("@@REVIEWDATA@@", script_json(blob))
+
+
+def readers_section(summary: pd.DataFrame, examples: pd.DataFrame, files: Sequence[str | Path]) -> str:
+    """The report's "Readers' verdicts" section: ``verdicts.reader_table`` of ``files`` ('' without files)."""
+    if not files:
+        return ""
+    labelled, unmatched = join_verdicts(examples, read_verdicts(files, examples))
+    names = ", ".join(html.escape(Path(f).name) for f in files)
+    skipped = (f"<p class=note>{len(unmatched)} verdict(s) joined no success of this store (another text, "
+               "checkpoint or attack key) and are not applied.</p>" if len(unmatched) else "")
+    return ('<section id="readers-section"><h2>Readers\' verdicts</h2><p class="note">From '
+            f"{names}. Acceptance: the share of read successes a reader accepts, 95 % Wilson interval. Reader-"
+            "adjusted Att Acc: the share of examples no reader-accepted attack broke (robust, or broken only by "
+            "attacks a reader rejects), with a 95 % interval over the examples, seeds and the verdict sample "
+            "(docs/attacks.md). Δ: paired with the base method of the same seed, where both have verdicts.</p>"
+            f"{skipped}{html_table(reader_table(summary, labelled), 'readers')}</section>")
+
+
 # ---------------------------------------------------------------- plots
 
 
 def draw_plots(summary: pd.DataFrame, checkpoints: pd.DataFrame, directory: Path) -> dict[str, Path]:
-    """The sweep's plots (``tune.analysis``) that this store has the columns for.
+    """The sweep's plots (``analysis.plots``) that this store has the columns for.
 
     Ranked on dev accuracy and attack accuracy when the manifests have dev accuracy, else on
     original and attack accuracy: a store of hand-picked checkpoints still gets its Pareto plot.
@@ -142,16 +172,13 @@ def draw_plots(summary: pd.DataFrame, checkpoints: pd.DataFrame, directory: Path
     import matplotlib
 
     matplotlib.use("Agg")  # files only, also on machines without a display
-    from tune import analysis
-
     objectives = ("attack_acc", "dev_acc") if "metrics.dev_acc" in summary else ("clean_acc", "attack_acc")
-    headline = analysis.headline_rows(summary)  # one point per checkpoint and attack key (a union's, not its attacks')
-    plots = {"plot_pareto": analysis.plot_pareto(analysis.rank(headline, objectives), objectives,
-                                                 directory / "pareto_front.png")}
-    if any(column in summary for column in analysis.FIGURE3):
-        plots["plot_hyperparameters"] = analysis.plot_hyperparameters(headline, directory / "hyperparameters.png")
+    headline = headline_rows(summary)  # one point per checkpoint and attack key (a union's, not its attacks')
+    plots = {"plot_pareto": plot_pareto(rank(headline, objectives), objectives, directory / "pareto_front.png")}
+    if any(column in summary for column in FIGURE3):
+        plots["plot_hyperparameters"] = plot_hyperparameters(headline, directory / "hyperparameters.png")
     if {"epoch", "metrics.dev_acc"} <= set(checkpoints.columns):
-        plots["plot_epochs"] = analysis.plot_epochs(summary, checkpoints, directory / "epochs.png")
+        plots["plot_epochs"] = plot_epochs(summary, checkpoints, directory / "epochs.png")
     return {name: path for name, path in plots.items() if path is not None}  # a panel of one value is left out
 
 

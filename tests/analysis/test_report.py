@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from attack_workers.cli import main
-from attack_workers.results.report import example_blob, write_html
+from analysis.report import example_blob, write_html
 from attack_workers.results.store import EXAMPLE_SCHEMA, ResultStore
 
 bs4 = pytest.importorskip("bs4")

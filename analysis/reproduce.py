@@ -1,8 +1,8 @@
 """The paper's tables from a results store: means over seeds with 95 % intervals, the paper's numbers beside.
 
     python tune/sweep.py --config paper_table2_mr                       # trains and attacks the rows
-    python -m tune.reproduce --store results/paper-table2-mr/store      # Tables 2-3 layout
-    python -m tune.reproduce --store results/paper-table4/store --table ablation --dataset ag_news
+    python -m analysis.reproduce --store results/paper-table2-mr/store      # Tables 2-3 layout
+    python -m analysis.reproduce --store results/paper-table4/store --table ablation --dataset ag_news
 
 A row is one method (strategy or RoBERTa, with or without VDA, an ablation of VDA, with or
 without ADA), substitution mode and configuration (the other settings that differ between the
@@ -22,38 +22,27 @@ checkpoint: a run's best epoch, the latest run where a seed was trained twice
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
-from typing import Any, Mapping
 
 import pandas as pd
 
-from attack_workers.attack.recipes import UNION, attack_rank
+from analysis.methods import configurations, one_checkpoint_per_seed, row_name
+from analysis.plots import load_results, to_markdown
+from analysis.tables import count_cell, protocol_labels
+from analysis.verdicts import join_verdicts, read_verdicts, reader_table
+from attack_workers.results.keys import UNION, attack_rank
 from attack_workers.results.outcomes import spared_note
 from attack_workers.results.store import load_examples
-from attack_workers.results.tables import count_cell, protocol_labels
 from attack_workers.results.uncertainty import (format_interval, format_number, mean_interval, paired_differences,
                                                 robust_matrix)
 from attack_workers.results.union import with_union
-from tune.analysis import load_results, to_markdown, varied_config
-
-log = logging.getLogger("tune.reproduce")
 
 METRICS = {"Ori Acc": "clean_acc", "Att Acc": "attack_acc", "Q Num": "avg_queries", "Perturb": "perturbed_pct"}
-STRATEGY_NAMES = {"plain": "BERT", "freelb": "FreeLB", "smart": "SMART", "smix": "SMix"}
 ROW_ORDER = ("BERT", "FreeLB", "SMART", "SMix", "RoBERTa")
 # data.dataset as a run records it -> the paper's name for that dataset
 PAPER_DATASETS = {"mr": "mr", "hf:rotten_tomatoes": "mr", "hf:ag_news": "ag_news", "hf:imdb": "imdb",
                   "hf:yelp_polarity": "yelp", "hf:glue/mrpc": "mrpc", "hf:glue/qnli": "qnli"}
-
-# config.* columns that say how a run was executed, not what it trained: never a configuration of their own
-OPERATIONAL = ("config.seed", "config.device", "config.precision", "config.num_threads", "config.eval_batch_size",
-               "config.eval_test", "config.keep_epoch_checkpoints", "config.recipe", "config.vda.chunk_positions",
-               "config.vda.cache_mb", "config.vda.shared_candidates")
-# config.* columns the row's name and mode already say (``row_name``)
-NAMED = ("config.strategy.name", "config.model", "config.data.extra_train_file", "config.vda.mode",
-         "config.vda.augment", "config.vda.loss", "config.vda.noise")
 
 PAPER_RESULTS = Path(__file__).with_name("paper_results.csv")  # the published numbers, one row per table row
 PAPER_TABLES = ("main", "ablation", "ada")  # Tables 2-3, Table 4, Table 5
@@ -66,69 +55,10 @@ def paper_numbers(table: str, dataset: str) -> dict[str, tuple[float, ...]]:
     return {r.method: (r.ori_acc, r.att_acc, r.q_num, r.perturb) for r in rows.itertuples()}
 
 
-def row_name(config: Mapping[str, Any]) -> str:
-    """The paper's label of one run from its recorded config (``config.*`` columns, prefix stripped).
-
-    'BERT', 'FreeLB+VDA', 'RoBERTa+VDA', 'BERT+VDA-eps', 'BERT+CE-VDA', 'BERT+Argmax', 'BERT+VDA+ADA'...
-    """
-    strategy = str(_value(config, "strategy.name", "plain"))
-    if strategy == "plain" and "roberta" in str(_value(config, "model", "")).lower():
-        parts = ["RoBERTa"]
-    else:
-        parts = [STRATEGY_NAMES.get(strategy, strategy)]
-    if float(config["vda.lam"]) > 0:
-        augment = str(_value(config, "vda.augment", "mixture"))
-        vda = augment.capitalize() if augment != "mixture" else (
-            "CE-VDA" if _value(config, "vda.loss", "symkl") == "ce" else "VDA")
-        parts.append(vda if str(_value(config, "vda.noise", True)).lower() != "false" else f"{vda}-eps")
-    if _value(config, "data.extra_train_file", ""):
-        parts.append("ADA")
-    return "+".join(parts)
-
-
-def _value(config: Mapping[str, Any], key: str, default: Any) -> Any:
-    """``config[key]``, or ``default`` where the store has no such column or no value (NaN) for this run."""
-    value = config.get(key, default)
-    return default if value is None or (isinstance(value, float) and value != value) else value
-
-
 def _attack_key(group: pd.DataFrame) -> str | None:
     """The group's attack key if it has one; None if several (a checkpoint attacked under two is then an error)."""
     keys = group["attack_key"].unique()
     return str(keys[0]) if len(keys) == 1 else None
-
-
-def one_checkpoint_per_seed(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``frame`` (a summary with ``row``, ``mode`` and ``configuration``) that stand for a
-    seed: one per (attack key, row, mode, configuration, seed). Runs of two configurations (another
-    sigma, k, lambda or lr: an Optuna store's lambda grid at one seed) are two rows of the table,
-    never one seed trained twice.
-
-    An epoch is not a seed: with every epoch attacked (``sweep.attack.checkpoints: every_epoch``) a
-    run has one checkpoint per epoch, and the one it stands for is the one it selected, its best
-    epoch by its selection metric (the earliest of equal ones: ``vda.train`` marks only strict
-    improvements best). A seed trained twice (a resumed grid retrains a row under new trial ids) is
-    one seed: the latest-created run's checkpoint stands for it, the others are set aside with a
-    warning. Counting either as more seeds would narrow the intervals and cross-pair the Δ.
-    """
-    best = frame.assign(_score=_selection_score(frame)).sort_values(
-        ["_score", "epoch", "checkpoint_hash"], ascending=[False, True, True], na_position="last", kind="stable")
-    per_run = best.drop_duplicates(["attack_key", "run_id"])
-    latest = per_run.sort_values(["created", "checkpoint_hash"], ascending=[False, True], kind="stable")
-    chosen = latest.drop_duplicates(["attack_key", "row", "mode", "configuration", "config.seed"])
-    if len(chosen) < len(per_run):
-        log.warning("%d run(s) repeat a seed already in their row; each seed counts once, its latest run: "
-                    "set aside %s", len(per_run) - len(chosen),
-                    ", ".join(sorted(set(per_run["run_id"]) - set(chosen["run_id"]))))
-    return frame[frame.index.isin(chosen.index)]
-
-
-def _selection_score(frame: pd.DataFrame) -> pd.Series:
-    """Each checkpoint's value of its run's selection metric, higher better (a loss negated); NaN if unknown."""
-    metrics = frame.get("config.selection_metric", pd.Series("dev_acc", index=frame.index)).fillna("dev_acc")
-    values = [frame.at[i, f"metrics.{m}"] if f"metrics.{m}" in frame else float("nan") for i, m in metrics.items()]
-    signs = [-1.0 if str(m).endswith("loss") else 1.0 for m in metrics]
-    return pd.Series(values, index=frame.index, dtype=float) * signs
 
 
 def _attack_accuracy(group: pd.DataFrame, examples: pd.DataFrame) -> str:
@@ -165,24 +95,6 @@ def _paired_delta(group: pd.DataFrame, bases: pd.DataFrame, examples: pd.DataFra
     differences = paired_differences(examples, list(zip(pairs["checkpoint_hash"], pairs["checkpoint_hash_base"])),
                                      _attack_key(group))
     return format_interval(mean_interval(differences), signed=True, seeds_of=group["config.seed"].nunique())
-
-
-def configurations(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """(each run's settings that differ between the store's runs besides its seed, row and mode; the same
-    without VDA's, which a base run's Δ pairs on). '' where nothing else differs.
-
-    A run without VDA (lambda 0) shows no ``vda.*`` setting: they change nothing there.
-    """
-    varied = [c for c in varied_config(frame) if c not in OPERATIONAL and c not in NAMED]
-    vda_off = frame["config.vda.lam"].astype(float) == 0
-
-    def describe(columns: list[str], row: pd.Series, off: bool) -> str:
-        return " ".join(f"{c[len('config.'):]}={row[c]}" for c in columns if not (off and c.startswith("config.vda.")))
-
-    shared = [c for c in varied if not c.startswith("config.vda.")]
-    full = [describe(varied, row, off) for (_, row), off in zip(frame.iterrows(), vda_off)]
-    base = [describe(shared, row, True) for _, row in frame.iterrows()]
-    return pd.Series(full, index=frame.index), pd.Series(base, index=frame.index)
 
 
 def _attack_sets(frame: pd.DataFrame) -> pd.Series:
@@ -298,7 +210,7 @@ def reproduction_table(summary: pd.DataFrame, examples: pd.DataFrame, dataset: s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tune.reproduce", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m analysis.reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", required=True, help="a sweep's store/ directory")
     parser.add_argument("--table", default="main", choices=PAPER_TABLES,
                         help="which published numbers to put beside: main (Tables 2-3), ablation (4), ada (5)")
@@ -307,14 +219,12 @@ def main(argv: list[str] | None = None) -> int:
                              f"{', '.join(sorted(set(PAPER_DATASETS.values())))}")
     parser.add_argument("--verdicts", nargs="+", metavar="FILE", default=(),
                         help="reading-record CSVs: add the reader-adjusted Att Acc per attack key and method "
-                             "(attack_workers.results.verdicts)")
+                             "(analysis.verdicts)")
     args = parser.parse_args(argv)
     summary, _, _ = load_results(args.store)
     examples = load_examples(args.store)
     print(to_markdown(reproduction_table(summary, examples, args.dataset, args.table)))
     if args.verdicts:
-        from attack_workers.results.verdicts import join_verdicts, read_verdicts, reader_table
-
         labelled, unmatched = join_verdicts(examples, read_verdicts(args.verdicts, examples))
         print(f"\nReaders' verdicts ({len(unmatched)} joined no success and are not applied):\n")
         print(to_markdown(reader_table(summary, labelled)))

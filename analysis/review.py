@@ -19,23 +19,21 @@ which ``python -m attack_workers summary --verdicts FILE`` reads.
 from __future__ import annotations
 
 import csv
-import html
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
 
-from attack_workers.attack.recipes import UNION
+from analysis.verdicts import SUCCEEDED, method_groups
+from attack_workers.results.keys import UNION
 from attack_workers.results.store import digest
-from attack_workers.results.verdicts import SUCCEEDED, method_groups
 
-REVIEW_TAB = Path(__file__).with_name("review_tab.html")
 RECORD_COLUMNS = ["protocol", "attack", "checkpoint_hash", "example_id", "original_text", "perturbed_text",
                   "substitutions", "audit_flagged", "verdict", "reason", "attack_key", "original_text_b",
                   "perturbed_text_b", "reviewer", "time"]
@@ -101,35 +99,6 @@ def review_blob(sample: pd.DataFrame, seed: int, per_stratum: int) -> dict[str, 
 
 def _text_or_none(value: Any) -> str | None:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
-
-
-def review_tab(summary: pd.DataFrame, examples: pd.DataFrame, per_stratum: int | None, seed: int = 0) -> str:
-    """The Review tab's markup and script for the report ('' without ``per_stratum``): ``review_tab.html`` filled."""
-    if not per_stratum:
-        return ""
-    from attack_workers.results.report import script_json
-
-    blob = review_blob(review_sample(summary, examples, per_stratum, seed), seed, per_stratum)
-    return REVIEW_TAB.read_text().replace("@@REVIEWDATA@@", script_json(blob))
-
-
-def readers_section(summary: pd.DataFrame, examples: pd.DataFrame, files: Sequence[str | Path]) -> str:
-    """The report's "Readers' verdicts" section: ``verdicts.reader_table`` of ``files`` ('' without files)."""
-    if not files:
-        return ""
-    from attack_workers.results.report import html_table
-    from attack_workers.results.verdicts import join_verdicts, read_verdicts, reader_table
-
-    labelled, unmatched = join_verdicts(examples, read_verdicts(files, examples))
-    names = ", ".join(html.escape(Path(f).name) for f in files)
-    skipped = (f"<p class=note>{len(unmatched)} verdict(s) joined no success of this store (another text, "
-               "checkpoint or attack key) and are not applied.</p>" if len(unmatched) else "")
-    return ('<section id="readers-section"><h2>Readers\' verdicts</h2><p class="note">From '
-            f"{names}. Acceptance: the share of read successes a reader accepts, 95 % Wilson interval. Reader-"
-            "adjusted Att Acc: the share of examples no reader-accepted attack broke (robust, or broken only by "
-            "attacks a reader rejects), with a 95 % interval over the examples, seeds and the verdict sample "
-            "(docs/attacks.md). Δ: paired with the base method of the same seed, where both have verdicts.</p>"
-            f"{skipped}{html_table(reader_table(summary, labelled), 'readers')}</section>")
 
 
 # ---------------------------------------------------------------- the terminal

@@ -1,13 +1,4 @@
-"""The sweep's table and plots, from a results store alone.
-
-    python -m tune.analysis --store results/vda-default/store            # writes next to the store
-    python -m tune.analysis --store results/vda-default/store --objectives dev_acc attack_acc --out /tmp/report
-
-Writes ``summary.csv`` and ``summary.md`` (the paper's columns, ``attack_workers.results.tables``;
-grouped by attack key, the headline keys first (a union's, or a lone attack's), and within each key
-best first: its Pareto-optimal rows starred, then by the first objective), ``report.html`` (the
-table, the plots and every attacked example in one page: ``attack_workers.results.report``) and
-``plots/``:
+"""The sweep's ranking and plots, from a store's summary: what ``analysis.summary`` writes to ``plots/``.
 
 - ``accuracy_vs_hyperparameters.png``: original and attack accuracy vs each of sigma, k and lambda
   that varies; the baseline (lambda = 0) as horizontal lines (paper Figure 3);
@@ -18,35 +9,32 @@ table, the plots and every attacked example in one page: ``attack_workers.result
 - ``param_importances.png``: Optuna's fANOVA importance of each varied hyperparameter per objective.
 
 Every plot draws one panel (or series) per attack key (protocol, attack set, versions:
-``results.tables.key_labels``), never one point from two keys. A panel whose axis would hold a
-single value (a setting the sweep did not vary; one epoch) is left out, and ``summary.md`` says
-which settings varied. Original and attack accuracies carry their 95 % Wilson interval over the
-attacked examples (``attack_workers.results.uncertainty``): error bars on the plots (pooled over the
-checkpoints of one key that share a setting in Figure 3), ``Att Acc low``/``Att Acc high`` in the
-table. Two settings whose bars overlap widely are not told apart by this many examples.
+``analysis.tables.key_labels``), never one point from two keys. A panel whose axis would hold a
+single value (a setting the sweep did not vary; one epoch) is left out. Original and attack
+accuracies carry their 95 % Wilson interval over the attacked examples
+(``attack_workers.results.uncertainty``): error bars on the plots (pooled over the checkpoints of
+one key that share a setting in Figure 3), ``Att Acc low``/``Att Acc high`` in the table. Two
+settings whose bars overlap widely are not told apart by this many examples.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-if __package__ in (None, ""):  # python tune/analysis.py
-    sys.path[0] = str(Path(__file__).resolve().parents[1])
+from analysis.methods import varied_config
+from analysis.tables import checkpoint_table, key_labels
+from attack_workers.results.keys import UNION
+from attack_workers.results.store import ResultStore
+from attack_workers.results.uncertainty import format_number, wilson_interval
+from tune.config import OBJECTIVES
 
-from attack_workers.attack.recipes import UNION  # noqa: E402
-from attack_workers.results.tables import checkpoint_table, format_cells, key_labels  # noqa: E402
-from attack_workers.results.uncertainty import format_number, wilson_interval  # noqa: E402
-from tune.config import OBJECTIVES  # noqa: E402
-
-log = logging.getLogger("tune.analysis")
+log = logging.getLogger("analysis.plots")
 COLUMNS = {"dev_acc": "metrics.dev_acc", "dev_loss": "metrics.dev_loss", "clean_acc": "clean_acc",
            "attack_acc": "attack_acc"}  # objective -> summary column
 LAMBDA = "config.vda.lam"
@@ -55,18 +43,10 @@ FIGURE3 = ("config.vda.sigma", "config.vda.k")
 
 def load_results(store: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(one row per attacked checkpoint with its manifest, every recorded checkpoint, unresolved failures)."""
-    from attack_workers.results.store import ResultStore
-
     store = ResultStore(store)
     if not store.root.is_dir():
         raise FileNotFoundError(f"{store.root}: no results store here; pass the store/ directory of a sweep")
     return store.load_summary(), store.load_checkpoints(), store.load_failures()
-
-
-def varied_config(frame: pd.DataFrame) -> list[str]:
-    """``config.*`` columns whose value differs between rows: what distinguishes the configurations."""
-    columns = [c for c in frame.columns if c.startswith("config.")]
-    return [c for c in columns if frame[c].astype(str).nunique() > 1]
 
 
 def pareto_mask(frame: pd.DataFrame, objectives: Sequence[str]) -> pd.Series:
@@ -107,7 +87,7 @@ def rank(summary: pd.DataFrame, objectives: Sequence[str]) -> pd.DataFrame:
 
 
 def paper_table(ranked: pd.DataFrame) -> pd.DataFrame:
-    """The per-checkpoint table (``results.tables.checkpoint_table``) in ranked order, with what ranks
+    """The per-checkpoint table (``tables.checkpoint_table``) in ranked order, with what ranks
     and identifies each row: its rank within its key, the key, the configuration, epoch and dev accuracy."""
     varied = varied_config(ranked)
     baseline = _baseline(ranked)
@@ -362,80 +342,3 @@ def _save(fig: Any, path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-# ---------------------------------------------------------------- everything at once
-
-
-def write_report(store: str | Path, out_dir: str | Path, objectives: Sequence[str], optuna_url: str | None = None,
-                 title: str = "sweep") -> tuple[str, dict[str, Path]]:
-    """Write the table (CSV, Markdown), plots and HTML report; return the Markdown table and the written files."""
-    import matplotlib
-
-    from attack_workers.results.report import write_html
-
-    matplotlib.use("Agg")  # files only, also on machines without a display
-    summary, checkpoints, failures = load_results(store)
-    out_dir, files = Path(out_dir), {}
-    problems = "".join(f"\n- not attacked: {row.path}: {row.error}" for row in failures.itertuples()
-                       if row.kind == "checkpoint")
-    problems += "".join(f"\n- {len(row.example_ids)} example(s) of {row.path} failed: {row.error}"
-                        for row in failures.itertuples() if row.kind == "shard")
-    if summary.empty:
-        return "(no attack results in the store yet)" + problems, files
-    ranked = rank(summary, objectives)
-    table = paper_table(ranked)
-    files["summary_csv"] = out_dir / "summary.csv"
-    table.to_csv(files["summary_csv"], index=False)
-    files["results_csv"] = out_dir / "results.csv"  # every column: hyperparameters, training and attack metrics
-    ranked.to_csv(files["results_csv"], index=False)
-    settings = [c[len("config."):] for c in varied_settings(summary)]
-    varied = ("settings that varied: " + ", ".join(settings)) if settings else \
-        "no VDA setting (sigma, k, lambda) varied: no Figure 3"
-    markdown = to_markdown(format_cells(table)) + problems
-    objective_text = " and ".join(objectives)
-    header = (f"# {title}: by attack key, best first (Pareto-optimal on {objective_text} within the key "
-              f"marked *)\n\n{varied}\n\n")
-    footer = f"\n\nOptuna study: {optuna_url} (optuna-dashboard {optuna_url})\n" if optuna_url else "\n"
-    files["summary_md"] = out_dir / "summary.md"
-    files["summary_md"].write_text(header + markdown + footer)
-    plots, headline = out_dir / "plots", headline_rows(summary)
-    drawn = {"plot_hyperparameters": plot_hyperparameters(headline, plots / "accuracy_vs_hyperparameters.png"),
-             "plot_epochs": plot_epochs(summary, checkpoints, plots / "accuracy_vs_epoch.png"),
-             "plot_pareto": plot_pareto(rank(headline, objectives), objectives, plots / "pareto_front.png")}
-    files.update({name: path for name, path in drawn.items() if path is not None})
-    importances = {f"{objective} ({key})": scores
-                   for key, rows in headline.groupby(key_labels(headline), sort=False)
-                   for objective, scores in param_importances(rows, objectives).items()}
-    if importances:
-        files["plot_importances"] = plot_importances(importances, plots / "param_importances.png")
-    else:
-        log.info("no importance plot: it needs >= 3 attacked configurations of one key that differ in a "
-                 "hyperparameter")
-    files["report_html"] = write_html(store, out_dir, {k: v for k, v in files.items() if k.startswith("plot_")}, title)
-    return markdown, files
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tune.analysis", description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--store", required=True, type=Path, help="a results store (a sweep's <output>/<name>/store)")
-    parser.add_argument("--out", type=Path, help="where to write the table and plots (default: the store's parent)")
-    parser.add_argument("--objectives", nargs="+", default=["attack_acc", "dev_acc"], choices=sorted(OBJECTIVES),
-                        help="ranking objectives, first is primary (default: attack_acc dev_acc)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        table, files = write_report(args.store, args.out or args.store.parent, args.objectives,
-                                    title=args.store.parent.name)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(table)
-    print("\n" + "\n".join(f"{name}: {path}" for name, path in files.items()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 
 from attack_workers.cli import main
-from attack_workers.results.report import summary_table
+from analysis.report import summary_table
 from attack_workers.results.store import ResultStore
-from attack_workers.results.tables import checkpoint_table, count_cell, format_cells, format_paper_table
+from analysis.tables import checkpoint_table, count_cell, format_cells, format_paper_table
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _partial_store(tmp_path, make_row) -> ResultStore:
@@ -30,7 +30,7 @@ def _partial_store(tmp_path, make_row) -> ResultStore:
 def test_every_surface_prints_the_same_cells(tmp_path, make_row, capsys):
     """Issue 29.7 and 29.4: the CLI, the report and the sweep's table render one table; a partial union
     prints its n and pending count (before: "2.0" in the CLI, IntCastingNaNError in the report)."""
-    from tune.analysis import paper_table, rank
+    from analysis.plots import paper_table, rank
 
     store = _partial_store(tmp_path, make_row)
     summary = store.load_summary()
@@ -56,9 +56,10 @@ def test_values_stay_numbers_and_counts_stay_counts(tmp_path, make_row):
 
 
 def test_the_union_attack_name_is_written_once():
-    """Issue 29.7: "union" appears as a string only as ``recipes.UNION`` (docstrings and messages aside)."""
+    """Issue 29.7: "union" appears as a string only as ``keys.UNION`` (docstrings and messages aside)."""
     offenders = []
-    for path in [*(ROOT / "attack_workers").rglob("*.py"), *(ROOT / "tune").rglob("*.py")]:
+    for path in [*(ROOT / "attack_workers").rglob("*.py"), *(ROOT / "tune").rglob("*.py"),
+                 *(ROOT / "analysis").rglob("*.py")]:
         tree = ast.parse(path.read_text())
         docstrings = {id(node.body[0].value) for node in ast.walk(tree)
                       if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
@@ -66,9 +67,9 @@ def test_the_union_attack_name_is_written_once():
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and node.value == "union" and id(node) not in docstrings:
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    assert offenders == ["attack_workers/attack/recipes.py:" + str(_union_line())], offenders
+    assert offenders == ["attack_workers/results/keys.py:" + str(_union_line())], offenders
 
 
 def _union_line() -> int:
-    source = (ROOT / "attack_workers" / "attack" / "recipes.py").read_text().splitlines()
+    source = (ROOT / "attack_workers" / "results" / "keys.py").read_text().splitlines()
     return next(i for i, line in enumerate(source, start=1) if line.startswith("UNION = "))

@@ -1,7 +1,7 @@
 """The per-checkpoint table: one row per (checkpoint, attack key), and the one way every surface prints it.
 
 The CLI (``summary``, ``evaluate``), the HTML report's summary and the sweep's ``summary.md`` /
-``summary.csv`` (``tune.analysis``) all start from ``checkpoint_table`` and print its cells with
+``summary.csv`` (``analysis.summary``) all start from ``checkpoint_table`` and print its cells with
 ``format_cells``, so they agree on what a row is, on the column names and on missing values:
 
 - a number that is undefined or not recorded prints as "nan" (``uncertainty.format_number``);
@@ -21,7 +21,7 @@ import math
 
 import pandas as pd
 
-from attack_workers.attack.recipes import UNION, attack_rank
+from attack_workers.results.keys import UNION, attack_rank
 from attack_workers.results.outcomes import spared_note
 from attack_workers.results.uncertainty import format_ci, format_number
 
@@ -83,10 +83,8 @@ def format_paper_table(summary: pd.DataFrame, extra_columns: tuple[str, ...] = (
     """The paper's table (Ori Acc, Att Acc, Q Num, Perturb) as aligned text, one line per checkpoint and key.
 
     At the paper's sample sizes the Att Acc interval is as wide as many of the differences it
-    reports. The hole share per dataset (``lexicon.audit.hole_shares``) follows the table.
+    reports. The hole share per dataset (``hole_shares``) follows the table.
     """
-    from attack_workers.lexicon.audit import hole_shares
-
     table = checkpoint_table(summary, extra_columns)
     if table.empty:
         return "(no results)"
@@ -104,6 +102,23 @@ def format_paper_table(summary: pd.DataFrame, extra_columns: tuple[str, ...] = (
     footer = ["hole share per dataset (substituted words of successes with no word vector): " + "; ".join(per_dataset)]
     return "\n".join([render(header), render(["-" * w for w in widths]), *map(render, lines),
                       *(footer if per_dataset else [])])
+
+
+def hole_shares(summary: pd.DataFrame | None) -> list[tuple[str, str, float, int]]:
+    """(dataset/split, protocol, hole share, substituted words) pooled over a summary's attacks (union
+    rows, which repeat their attacks' rows, left out): how much of each dataset's successes passed
+    the word filter with no vector to check, i.e. how well the lexicon covers that dataset."""
+    needed = {"dataset", "split", "protocol", "hole_substitutions", "substituted_words"}
+    if summary is None or len(summary) == 0 or not needed <= set(summary.columns):
+        return []
+    rows = summary[summary["attack"] != UNION] if "attack" in summary.columns else summary
+    rows = rows.dropna(subset=["hole_substitutions", "substituted_words"])
+    out = []
+    for (dataset, split, protocol), group in rows.groupby(["dataset", "split", "protocol"], sort=True):
+        substituted = int(group["substituted_words"].sum())
+        holes = float(group["hole_substitutions"].sum())
+        out.append((f"{dataset}/{split}", str(protocol), holes / substituted if substituted else math.nan, substituted))
+    return out
 
 
 def protocol_labels(frame: pd.DataFrame) -> pd.Series:

@@ -35,11 +35,11 @@ way a small seed count does. ``p(1-p)`` is evaluated at the Agresti-Coull centre
 would claim the verdicts are certain. Why not a bootstrap: at m = 20 verdicts the resampled
 acceptance takes 21 values and a percentile bootstrap inherits the Wald interval's
 under-coverage near 0 and 1, while the delta terms are the same numbers ``mean_interval`` already
-uses. The coverage is simulated in tests/attack_workers/results/test_verdicts.py
+uses. The coverage is simulated in tests/analysis/test_verdicts.py
 (``test_adjusted_interval_covers_by_simulation``, -s prints the table).
 
 **Paired Δ** of the adjusted number between a method and its base (the same strategy without VDA,
-the same seed and attack key, as ``tune.reproduce`` pairs them): ``uncertainty.paired_differences``'s
+the same seed and attack key, as ``reproduce`` pairs them): ``uncertainty.paired_differences``'s
 pairing on the Y matrices, plus both methods' validity and verdict terms (independent samples).
 """
 
@@ -54,7 +54,8 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from attack_workers.attack.recipes import UNION
+from analysis.methods import configurations, one_checkpoint_per_seed, row_name
+from attack_workers.results.keys import UNION
 from attack_workers.results.outcomes import ROBUST_STATUS, SPARED
 from attack_workers.results.uncertainty import (MIN_SEEDS, _example_level, _seed_level, _t_quantile, format_ci,
                                                 format_number, wilson_interval)
@@ -157,16 +158,14 @@ def join_verdicts(examples: pd.DataFrame, verdicts: pd.DataFrame) -> tuple[pd.Da
 def method_groups(summary: pd.DataFrame) -> pd.DataFrame:
     """``summary`` (no union rows) with ``group``, ``row``, ``base`` and ``seed``: the method of each checkpoint.
 
-    Where the store records the training config, a group is ``tune.reproduce``'s method and mode
+    Where the store records the training config, a group is ``reproduce``'s method and mode
     ("BERT", "BERT+VDA (sharp)", with the settings that tell two configurations apart) and ``base``
-    the method it is paired with (on ``base_configuration``, as ``tune.reproduce`` pairs); else each checkpoint is
+    the method it is paired with (on ``base_configuration``, as ``reproduce`` pairs); else each checkpoint is
     its own group and nothing is paired. The Review tab samples per (group, attack key), and the
     acceptance is estimated per (group, attack key), so both read the groups from here.
     """
     rows = summary[summary["attack"].fillna("bert-attack") != UNION].copy() if "attack" in summary else summary.copy()
     if {"config.vda.lam", "config.seed"} <= set(rows.columns):
-        from tune.reproduce import configurations, one_checkpoint_per_seed, row_name
-
         configs = rows[[c for c in rows if c.startswith("config.")]].rename(columns=lambda c: c[len("config."):])
         rows["row"] = [row_name(config) for config in configs.to_dict("records")]
         rows["mode"] = rows["config.vda.mode"].where(rows["config.vda.lam"].astype(float) > 0, "-") \

@@ -12,7 +12,7 @@ import pytest
 
 from attack_workers.cli import main
 from attack_workers.results.store import ResultStore
-from attack_workers.results.verdicts import (Verdicts, acceptance_interval, adjusted_accuracy, adjusted_difference,
+from analysis.verdicts import (Verdicts, acceptance_interval, adjusted_accuracy, adjusted_difference,
                                              join_verdicts, read_verdicts, reader_table)
 
 
@@ -191,9 +191,9 @@ def test_cli_summary_prints_the_reader_table(store, tmp_path, capsys):
     assert table.loc[table["method"] == "BERT", "read"].tolist() == ["1 of 1 accepted", "no verdicts"]  # k1, k2
 
 
-def test_the_report_and_tune_reproduce_print_the_reader_table(store, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("attack_workers.results.report.draw_plots", lambda *_: {})  # plots: test_report.py's
-    from tune.reproduce import main as reproduce
+def test_the_report_and_reproduce_print_the_reader_table(store, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("analysis.report.draw_plots", lambda *_: {})  # plots: test_report.py's
+    from analysis.reproduce import main as reproduce
 
     path = _verdict_file(tmp_path / "v.csv", [_row("c1", "k1", "e0", "attacked 0 on c1", "acceptable"),
                                               _row("c1", "k1", "e1", "attacked 1 on c1", "reject")])

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from attack_workers.cli import main
-from attack_workers.results.report import write_html
-from attack_workers.results.review import RECORD_COLUMNS, highlight, read_in_terminal, review_sample
+from analysis.report import write_html
+from analysis.review import RECORD_COLUMNS, highlight, read_in_terminal, review_sample
 from attack_workers.results.store import ResultStore
-from attack_workers.results.verdicts import join_verdicts, read_verdicts
+from analysis.verdicts import join_verdicts, read_verdicts
 
 
 def _chromium() -> str | None:
@@ -97,7 +97,7 @@ def test_highlight_marks_whole_words_in_order():
 
 
 def test_cli_review_and_report_review(store, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("attack_workers.results.report.draw_plots", lambda *_: {})  # plots: test_report.py's
+    monkeypatch.setattr("analysis.report.draw_plots", lambda *_: {})  # plots: test_report.py's
     answers = iter(["a", "q"])
     monkeypatch.setattr("builtins.input", lambda _: next(answers))
     out = tmp_path / "v.csv"
