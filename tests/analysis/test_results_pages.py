@@ -21,7 +21,7 @@ from analysis.reproduce import main as reproduce_main
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERVAL = re.compile(r"[+-]?\d\.\d{3} \[[+-]?\d\.\d{3}, [+-]?\d\.\d{3}\]")
-PAGES = {"mechanism-mr": "mechanism-mr"}  # page -> its export
+PAGES = {"mechanism-mr": "mechanism-mr", "default-sweep": "default-sweep"}  # page -> its export
 
 
 def _page(name: str) -> str:
