@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# One chunk of the MR mechanism study (issue 27; docs/results/mechanism-mr.md), on any machine:
+# One chunk of a study on MR (the mechanism study by default: issue 27; docs/results/mechanism-mr.md),
+# on any machine:
 #
 #   scripts/study_chunk.sh [MINUTES] [CONFIG] [SWEEP OVERRIDES...]   # default 60, study_mechanism_mr
 #   scripts/study_chunk.sh 30 study_mechanism_mr 'search.seed={grid: [2]}' sweep.max_concurrent_trials=2
+#   scripts/study_chunk.sh 60 study_mechanism_mr_fig3                 # Figure 3: the same store
+#   EXPORT=results/studies/study-mr scripts/study_chunk.sh 60 study_mr_strict   # rebuilds study-mr.md's data
 #
+# The working store is $STUDIES/<sweep.name>; the export goes to EXPORT (default results/studies/<sweep.name
+# without its "study-" prefix>). Every config is attacked the same way (300 dev ids, both protocols).
 # STUDIES (default /work/studies) holds the working store; WORKERS (default 2) attack workers. Overrides
 # narrow the grid (one seed of every arm first, so a chunk cut short still leaves a balanced table) or
 # train two cells at once on a machine with nothing else to do: a cell's training key does not depend
@@ -14,8 +19,8 @@
 # 2. The sweep trains the cells the store lacks, starting none after MINUTES (running trials finish).
 # 3. Every checkpoint still on disk is attacked on the same 300 dev ids under `strict` (BERT-Attack,
 #    TextFooler, PWWS, union) and `vda-paper`; the store attacks only what it lacks.
-# 4. The checkpoints are diagnosed (vda.diagnostics). The store is exported to results/studies/
-#    mechanism-mr (with the diagnostics beside it) after every stage: commit that directory whenever a
+# 4. The checkpoints are diagnosed (vda.diagnostics). The store is exported to EXPORT (with the
+#    diagnostics beside it) after every stage: commit that directory whenever a
 #    stage ends, so a session cut off mid-chunk loses at most the stage it was in.
 #
 # The attacks run with `attack_workers evaluate` after training rather than inside the sweep, so one
@@ -26,9 +31,10 @@ MINUTES=${1:-60}
 CONFIG=${2:-study_mechanism_mr}
 shift $(($# < 2 ? $# : 2))
 STUDIES=${STUDIES:-/work/studies}
-DIR=$STUDIES/study-mechanism-mr
-EXPORT=results/studies/mechanism-mr
 PY=.venv/bin/python
+NAME=$("$PY" -c "import sys; from tune.config import load_sweep; print(load_sweep(sys.argv[1], []).sweep.name)" "$CONFIG")
+DIR=$STUDIES/$NAME
+EXPORT=${EXPORT:-results/studies/${NAME#study-}}
 OFFLINE=()
 if [ -x ../shared/bin/offline ]; then OFFLINE=(../shared/bin/offline); fi
 EXAMPLES=300
