@@ -322,7 +322,8 @@ def reader_table(summary: pd.DataFrame, labelled: pd.DataFrame, confidence: floa
             "read": f"{sample.accepted} of {sample.read} accepted" if sample.read else "no verdicts",
             "acceptance [95 % CI]": format_ci(acceptance, low, high) if sample.read else "",
             "Att Acc": format_number(adjusted.raw),
-            "reader-adjusted Att Acc [95 % CI]": format_ci(adjusted.value, adjusted.low, adjusted.high),
+            "reader-adjusted Att Acc [95 % CI]": (format_ci(adjusted.value, adjusted.low, adjusted.high)
+                                                  if sample.read else ""),
             "Δ adjusted vs base [95 % CI]": "",
         })
     for record, ((key, group), (rows, sample)) in zip(records, samples.items()):
