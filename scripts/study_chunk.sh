@@ -8,7 +8,8 @@
 #   EXPORT=results/studies/study-mr scripts/study_chunk.sh 60 study_mr_strict   # rebuilds study-mr.md's data
 #
 # The working store is $STUDIES/<sweep.name>; the export goes to EXPORT (default results/studies/<sweep.name
-# without its "study-" prefix>). Every config is attacked the same way (300 dev ids, both protocols).
+# without its "study-" prefix>). Every config is attacked on the same 300 dev ids, under PROTOCOLS
+# (default "vda-paper strict"; the figures' configs name the paper's attack only: PROTOCOLS=vda-paper).
 # STUDIES (default /work/studies) holds the working store; WORKERS (default 2) attack workers. Overrides
 # narrow the grid (one seed of every arm first, so a chunk cut short still leaves a balanced table) or
 # train two cells at once on a machine with nothing else to do: a cell's training key does not depend
@@ -17,8 +18,8 @@
 # 1. A working store that does not exist yet starts from the committed export, so no committed cell is
 #    trained or attacked again (a study is continued, never restarted).
 # 2. The sweep trains the cells the store lacks, starting none after MINUTES (running trials finish).
-# 3. Every checkpoint still on disk is attacked on the same 300 dev ids under `strict` (BERT-Attack,
-#    TextFooler, PWWS, union) and `vda-paper`; the store attacks only what it lacks.
+# 3. Every checkpoint still on disk is attacked on the same 300 dev ids under `vda-paper` and `strict`
+#    (BERT-Attack, TextFooler, PWWS, union), or PROTOCOLS; the store attacks only what it lacks.
 # 4. The checkpoints are diagnosed (vda.diagnostics). The store is exported to EXPORT (with the
 #    diagnostics beside it) after every stage: commit that directory whenever a
 #    stage ends, so a session cut off mid-chunk loses at most the stage it was in.
@@ -39,6 +40,7 @@ OFFLINE=()
 if [ -x ../shared/bin/offline ]; then OFFLINE=(../shared/bin/offline); fi
 EXAMPLES=300
 WORKERS=${WORKERS:-2}
+PROTOCOLS=${PROTOCOLS:-vda-paper strict}
 
 if [ ! -d "$DIR/store" ] && [ -f "$EXPORT/export.json" ]; then
   "$PY" -m attack_workers import --from "$EXPORT" --store "$DIR/store"
@@ -54,13 +56,15 @@ export_store() {  # $1: the stage that just ended
 export_store training
 checkpoints=("$DIR"/*/checkpoint_*)
 if [ -e "${checkpoints[0]}" ]; then
-  "${OFFLINE[@]}" "$PY" -m attack_workers evaluate "$DIR" --store "$DIR/store" --protocol vda-paper \
-    --num-examples "$EXAMPLES" --workers "$WORKERS" || echo "study_chunk: vda-paper attacks incomplete (rerun)"
-  export_store vda-paper
-  "${OFFLINE[@]}" "$PY" -m attack_workers evaluate "$DIR" --store "$DIR/store" --protocol strict \
-    --attacks bert-attack,textfooler,pwws --num-examples "$EXAMPLES" --workers "$WORKERS" \
-    || echo "study_chunk: strict attacks incomplete (rerun)"
+  for protocol in $PROTOCOLS; do
+    attacks=bert-attack
+    if [ "$protocol" = strict ]; then attacks=bert-attack,textfooler,pwws; fi
+    "${OFFLINE[@]}" "$PY" -m attack_workers evaluate "$DIR" --store "$DIR/store" --protocol "$protocol" \
+      --attacks "$attacks" --num-examples "$EXAMPLES" --workers "$WORKERS" \
+      || echo "study_chunk: $protocol attacks incomplete (rerun)"
+    export_store "$protocol"
+  done
   "$PY" -m vda.diagnostics "${checkpoints[@]}" --out "$DIR/diagnostics.csv"
-  export_store "strict and diagnostics"
+  export_store diagnostics
 fi
 "$PY" -m tune.study status --config "$CONFIG" --store "$DIR/store"
