@@ -350,7 +350,7 @@ def _base_group(rows: pd.DataFrame, groups: pd.DataFrame, key: str) -> str | Non
     if first["row"] == first["base"]:
         return None
     bases = groups[(groups["attack_key"] == key) & (groups["row"] == first["base"])
-                   & (groups["configuration"] == first["base_configuration"])]["group"].unique()
+                   & (groups["base_configuration"] == first["base_configuration"])]["group"].unique()
     return str(bases[0]) if len(bases) == 1 else None
 
 
