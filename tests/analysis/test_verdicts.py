@@ -12,8 +12,8 @@ import pytest
 
 from attack_workers.cli import main
 from attack_workers.results.store import ResultStore
-from analysis.verdicts import (Verdicts, acceptance_interval, adjusted_accuracy, adjusted_difference,
-                                             join_verdicts, read_verdicts, reader_table)
+from analysis.verdicts import (Verdicts, _base_group, acceptance_interval, adjusted_accuracy, adjusted_difference,
+                               join_verdicts, method_groups, read_verdicts, reader_table)
 
 
 def test_adjusted_accuracy_by_hand():
@@ -203,3 +203,20 @@ def test_the_report_and_reproduce_print_the_reader_table(store, tmp_path, capsys
     assert "<td>0.700 [" in page  # 0.6 robust + (1 - 0.5) * 0.2 successes
     assert reproduce(["--store", str(store.root), "--verdicts", str(path)]) == 0
     assert "reader-adjusted Att Acc [95 % CI]" in capsys.readouterr().out
+
+
+def test_every_arm_finds_plain_as_its_base_when_label_smoothing_varies():
+    """The mechanism study's store: label smoothing names its own row (BERT+LS), so plain's configuration
+    shows the smoothing weight while VDA's base configuration does not. Before, VDA found no base there
+    and its adjusted Δ was left empty."""
+    def run(name, lam, smoothing, mode="-"):
+        return {"checkpoint_hash": name, "attack_key": "k1", "attack": "bert-attack", "protocol": "strict",
+                "config.vda.lam": lam, "config.vda.mode": mode, "config.seed": 1,
+                "config.strategy.label_smoothing": smoothing}
+    groups = method_groups(pd.DataFrame([run("c1", 0.0, 0.0), run("c2", 1.0, 0.0, "sharp"), run("c3", 0.0, 0.1)]))
+    by_run = {row.checkpoint_hash: groups[groups["group"] == row.group] for row in groups.itertuples()}
+    plain = by_run["c1"]["group"].iloc[0]
+    assert plain == "BERT [strategy.label_smoothing=0.0]"
+    assert _base_group(by_run["c2"], groups, "k1") == plain
+    assert _base_group(by_run["c3"], groups, "k1") == plain
+    assert _base_group(by_run["c1"], groups, "k1") is None
