@@ -384,17 +384,15 @@ class _Attacks:
     def unattacked(self) -> list[Unattacked]:
         """Checkpoints submitted but not attacked completely, with the reason (each pass's, named by its protocol
         when the passes differ); complete after ``finish``."""
-        reasons: dict[str, dict[str, str]] = {}
-        first: dict[str, Unattacked] = {}
+        by_path: dict[str, list[tuple[str, Unattacked]]] = {}
         for (path, protocol), u in self._unattacked.items():
-            reasons.setdefault(path, {})[protocol] = u.reason
-            first.setdefault(path, u)
+            by_path.setdefault(path, []).append((protocol, u))
         out = []
-        for path, by_pass in reasons.items():
-            reason = (next(iter(by_pass.values())) if len(set(by_pass.values())) == 1 and
-                      (len(by_pass) == len(self._evals) or len(self._evals) == 1)
-                      else "; ".join(f"{protocol}: {why}" for protocol, why in by_pass.items()))
-            out.append(dataclasses.replace(first[path], reason=reason))
+        for failed in by_path.values():
+            reasons = {u.reason for _, u in failed}
+            reason = (reasons.pop() if len(failed) == len(self._evals) and len(reasons) == 1  # every pass, one cause
+                      else "; ".join(f"{protocol}: {u.reason}" for protocol, u in failed))
+            out.append(dataclasses.replace(failed[0][1], reason=reason))
         return out
 
     # ------------------------------------------------------------ starting
