@@ -181,7 +181,7 @@ def plot_hyperparameters(summary: pd.DataFrame, path: Path) -> Path | None:
             ax.set_title(key, fontsize=8)
         panels[0].legend(fontsize=8)
     fig.suptitle("Original and attack accuracy vs VDA hyperparameters (paper Fig. 3)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _draw_setting(ax: Any, rows: pd.DataFrame, base: pd.DataFrame, param: str) -> None:
@@ -247,7 +247,7 @@ def plot_epochs(summary: pd.DataFrame, checkpoints: pd.DataFrame, path: Path) ->
     ax.set_ylabel("accuracy")
     ax.grid(alpha=0.3)
     ax.set_title("Accuracy per training epoch, baseline vs VDA (paper Fig. 4)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_pareto(ranked: pd.DataFrame, objectives: Sequence[str], path: Path) -> Path:
@@ -280,7 +280,7 @@ def plot_pareto(ranked: pd.DataFrame, objectives: Sequence[str], path: Path) -> 
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle("Accuracy vs robustness (gray: baseline, green: VDA)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def param_importances(summary: pd.DataFrame, objectives: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -331,10 +331,11 @@ def plot_importances(importances: dict[str, dict[str, float]], path: Path) -> Pa
         ax.set_title(f"importance for {objective}")
         ax.set_xlim(0, 1)
     fig.suptitle("Hyperparameter importances (Optuna fANOVA)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (its folder made) and close it, so a long report run holds no figures open."""
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
@@ -34,8 +35,8 @@ from analysis.verdicts import join_verdicts, read_verdicts, reader_table
 from attack_workers.results.keys import UNION, attack_rank
 from attack_workers.results.outcomes import spared_note
 from attack_workers.results.store import load_examples
-from attack_workers.results.uncertainty import (format_interval, format_number, mean_interval, paired_differences,
-                                                robust_matrix)
+from attack_workers.results.uncertainty import (MeanInterval, format_interval, format_number, mean_interval,
+                                                paired_differences, robust_matrix)
 from attack_workers.results.union import with_union
 
 METRICS = {"Ori Acc": "clean_acc", "Att Acc": "attack_acc", "Q Num": "avg_queries", "Perturb": "perturbed_pct"}
@@ -84,7 +85,17 @@ def _paired_delta(group: pd.DataFrame, bases: pd.DataFrame, examples: pd.DataFra
     """
     if (group["row"] == group["base"]).all():
         return ""
-    keys = ["base", "config.seed", "attack_key", "base_configuration"]
+    delta = paired_delta(group, bases, examples)
+    if isinstance(delta, str):
+        return delta
+    return format_interval(delta, signed=True, seeds_of=group["config.seed"].nunique())
+
+
+def paired_delta(group: pd.DataFrame, bases: pd.DataFrame, examples: pd.DataFrame,
+                 on: Sequence[str] = ()) -> MeanInterval | str:
+    """The group's Att Acc - its base checkpoints', paired by seed, example and the columns ``on`` (the
+    epoch, for a curve over epochs), as a ``MeanInterval``; 'no base' or 'pending' where nothing pairs."""
+    keys = ["base", "config.seed", "attack_key", "base_configuration", *on]
     pairs = group[[*keys, "checkpoint_hash", "num_examples"]].merge(
         bases[[*keys, "checkpoint_hash", "num_examples"]], on=keys, suffixes=("", "_base"))
     if pairs.empty:
@@ -92,9 +103,8 @@ def _paired_delta(group: pd.DataFrame, bases: pd.DataFrame, examples: pd.DataFra
     pairs = pairs[(pairs["num_examples"] > 0) & (pairs["num_examples_base"] > 0)]
     if pairs.empty:
         return "pending"
-    differences = paired_differences(examples, list(zip(pairs["checkpoint_hash"], pairs["checkpoint_hash_base"])),
-                                     _attack_key(group))
-    return format_interval(mean_interval(differences), signed=True, seeds_of=group["config.seed"].nunique())
+    return mean_interval(paired_differences(examples, list(zip(pairs["checkpoint_hash"], pairs["checkpoint_hash_base"])),
+                                            _attack_key(group)))
 
 
 def _attack_sets(frame: pd.DataFrame) -> pd.Series:
@@ -134,6 +144,30 @@ def paper_dataset(summary: pd.DataFrame, dataset: str | None) -> str | None:
     return PAPER_DATASETS.get(str(recorded[0])) if len(recorded) == 1 else None
 
 
+def method_frame(summary: pd.DataFrame, examples: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the summary with what each checkpoint is: ``row`` (method), ``mode``, ``base`` (its method without
+    VDA and add-ons), ``configuration``, ``base_configuration``, ``attacks`` and ``protocol label``; the
+    per-example rows with their union rows). Every checkpoint, every epoch: the tables keep one per seed
+    (``one_checkpoint_per_seed``), the curves over epochs (``analysis.figures``) keep them all.
+    """
+    if summary.empty:
+        raise ValueError("the store has no attacked checkpoints; run the sweep (and its attacks) first")
+    frame = summary.copy()
+    if "attack" not in frame:  # a summary of a store written before attacks had names
+        frame["attack"] = "bert-attack"
+    if "union_key" not in frame:
+        frame["union_key"] = frame["attack_key"]
+    if "attack" not in examples or not (examples["attack"] == UNION).any():
+        examples = with_union(examples)
+    configs = frame[[c for c in frame.columns if c.startswith("config.")]].rename(columns=lambda c: c[len("config."):])
+    frame["row"] = [row_name(config) for config in configs.to_dict("records")]
+    frame["mode"] = frame["config.vda.mode"].where(frame["config.vda.lam"].astype(float) > 0, "-")
+    frame["base"] = [row.split("+")[0] for row in frame["row"]]
+    frame["configuration"], frame["base_configuration"] = configurations(frame)
+    frame["attacks"], frame["protocol label"] = _attack_sets(frame), protocol_labels(frame)
+    return frame, examples
+
+
 def reproduction_table(summary: pd.DataFrame, examples: pd.DataFrame, dataset: str | None = None,
                        table: str = "main") -> pd.DataFrame:
     """Group attacked checkpoints by (row, mode) over seeds; add the paper's numbers when known.
@@ -152,24 +186,10 @@ def reproduction_table(summary: pd.DataFrame, examples: pd.DataFrame, dataset: s
     Perturb are the mean ± sample SD over the seeds. "Flagged" (the mean over seeds of the share of
     successful attacks the validity audit flags) appears when the summary has ``flagged_share``.
     """
-    if summary.empty:
-        raise ValueError("the store has no attacked checkpoints; run the sweep (and its attacks) first")
     if table not in PAPER_TABLES:
         raise ValueError(f"unknown paper table {table!r}; use one of {', '.join(PAPER_TABLES)}")
-    frame = summary.copy()
-    if "attack" not in frame:  # a summary of a store written before attacks had names
-        frame["attack"] = "bert-attack"
-    if "union_key" not in frame:
-        frame["union_key"] = frame["attack_key"]
-    if "attack" not in examples or not (examples["attack"] == UNION).any():
-        examples = with_union(examples)
-    configs = frame[[c for c in frame.columns if c.startswith("config.")]].rename(columns=lambda c: c[len("config."):])
-    frame["row"] = [row_name(config) for config in configs.to_dict("records")]
-    frame["mode"] = frame["config.vda.mode"].where(frame["config.vda.lam"].astype(float) > 0, "-")
+    frame, examples = method_frame(summary, examples)
     paper = paper_numbers(table, paper_dataset(frame, dataset) or "")
-    frame["base"] = [row.split("+")[0] for row in frame["row"]]
-    frame["configuration"], frame["base_configuration"] = configurations(frame)
-    frame["attacks"], frame["protocol label"] = _attack_sets(frame), protocol_labels(frame)
     frame = one_checkpoint_per_seed(frame)
     bases = frame[frame["row"] == frame["base"]]
     records = []

@@ -31,6 +31,13 @@ def robust_outcomes(status: pd.Series) -> pd.Series:
     return robust.mask(status == SPARED)
 
 
+def clean_outcomes(status: pd.Series) -> pd.Series:
+    """1.0 predicted correctly before the attack (succeeded or failed), 0.0 wrong (``skipped``), NaN ``spared``:
+    Ori Acc per example, so a clean accuracy over seeds gets the same interval as an attack accuracy."""
+    clean = status.isin(("succeeded", ROBUST_STATUS)).astype(float)
+    return clean.mask(status == SPARED)
+
+
 def spared_note(num_spared: int) -> str:
     """The label of a per-attack number that leaves spared examples out; '' when there are none."""
     return f"({num_spared} spared: not attacked, left out of n)" if num_spared else ""

@@ -54,7 +54,7 @@ imports scipy when an interval is computed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -162,9 +162,11 @@ def _t_quantile(probability: float, df: float) -> float:
     return float(stdtrit(df, probability))
 
 
-def robust_matrix(examples: pd.DataFrame, checkpoints: Sequence[str], attack_key: str | None = None) -> pd.DataFrame:
+def robust_matrix(examples: pd.DataFrame, checkpoints: Sequence[str], attack_key: str | None = None,
+                  outcome: Callable[[pd.Series], pd.Series] = robust_outcomes) -> pd.DataFrame:
     """[checkpoint, example id] of 1.0 (survived the attack), 0.0 (did not) and NaN (not attacked: no row,
     or ``spared``; ``attack_workers.results.outcomes.robust_outcomes``, the summary's definition too).
+    ``outcome=clean_outcomes`` gives the same matrix of clean predictions (Ori Acc per example).
 
     ``examples`` are the store's per-example rows (``checkpoint_hash``, ``attack_key``,
     ``example_id``, ``status``); rows come out in the order of ``checkpoints`` (repeats allowed).
@@ -176,7 +178,7 @@ def robust_matrix(examples: pd.DataFrame, checkpoints: Sequence[str], attack_key
     if (keys > 1).any():
         raise ValueError(f"checkpoint(s) {sorted(keys[keys > 1].index)} have results under several attack keys; "
                          "choose one with attack_key")
-    robust = rows.assign(robust=robust_outcomes(rows["status"]))
+    robust = rows.assign(robust=outcome(rows["status"]))
     table = robust.pivot(index="checkpoint_hash", columns="example_id", values="robust")
     return table.reindex(list(checkpoints))
 
