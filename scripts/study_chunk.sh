@@ -20,7 +20,7 @@
 # 2. The sweep trains the cells the store lacks, starting none after MINUTES (running trials finish).
 # 3. Every checkpoint still on disk is attacked on the same 300 dev ids under `vda-paper` and `strict`
 #    (BERT-Attack, TextFooler, PWWS, union), or PROTOCOLS; the store attacks only what it lacks.
-# 4. The checkpoints are diagnosed (vda.diagnostics). The store is exported to EXPORT (with the
+# 4. The checkpoints not yet diagnosed are (vda.diagnostics --new-only). The store is exported to EXPORT (with the
 #    diagnostics beside it) after every stage: commit that directory whenever a
 #    stage ends, so a session cut off mid-chunk loses at most the stage it was in.
 #
@@ -64,7 +64,7 @@ if [ -e "${checkpoints[0]}" ]; then
       || echo "study_chunk: $protocol attacks incomplete (rerun)"
     export_store "$protocol"
   done
-  "$PY" -m vda.diagnostics "${checkpoints[@]}" --out "$DIR/diagnostics.csv"
+  "$PY" -m vda.diagnostics "${checkpoints[@]}" --out "$DIR/diagnostics.csv" --new-only
   export_store diagnostics
 fi
 "$PY" -m tune.study status --config "$CONFIG" --store "$DIR/store"

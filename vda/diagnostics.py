@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from vda.batching import EncodedSplit, batch_indices, collate, encode_examples
-from vda.checkpoint import CheckpointError, checkpoint_hash, load_checkpoint
+from vda.checkpoint import MANIFEST_NAME, CheckpointError, checkpoint_hash, load_checkpoint
 from vda.config import config_from_dict
 from vda.data import DataError, load_task
 from vda.mlm import resolve_model_path
@@ -158,16 +158,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoints", nargs="+", type=Path, help="checkpoint directories (manifest.json + model/)")
     parser.add_argument("--out", type=Path, required=True,
                         help="CSV to write, one row per checkpoint (rows of other checkpoints in it are kept)")
+    parser.add_argument("--new-only", action="store_true",
+                        help="skip checkpoints that already have a row in --out (a study's later chunks)")
     args = parser.parse_args(argv)
     try:
+        checkpoints = _not_diagnosed(args.checkpoints, args.out) if args.new_only else args.checkpoints
         with torch.no_grad():
-            rows = [diagnose(path) for path in args.checkpoints]
+            rows = [diagnose(path) for path in checkpoints]
     except (CheckpointError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    write_csv(rows, args.out)
-    print(f"{len(rows)} checkpoint(s) -> {args.out}")
+    if rows:
+        write_csv(rows, args.out)
+    print(f"{len(rows)} checkpoint(s) -> {args.out} ({len(args.checkpoints) - len(rows)} already there)")
     return 0
+
+
+def _not_diagnosed(checkpoints: list[Path], out: Path) -> list[Path]:
+    """The checkpoints whose content hash has no row in ``out`` yet (all of them when it does not exist)."""
+    done = {r["checkpoint_hash"] for r in csv.DictReader(out.open())} if out.is_file() else set()
+    for path in checkpoints:
+        if not (path / MANIFEST_NAME).is_file():
+            raise CheckpointError(f"{path}: no {MANIFEST_NAME}; pass checkpoint directories")
+    return [path for path in checkpoints if checkpoint_hash(path) not in done]
 
 
 if __name__ == "__main__":

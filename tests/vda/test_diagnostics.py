@@ -37,7 +37,7 @@ def test_unseen_rows_are_the_tokens_of_no_training_example():
     assert unseen_token_rows(split, 6).tolist() == [False, False, True, False, False, True]
 
 
-def test_a_trained_checkpoint_is_diagnosed_and_written(tiny_model_dir, tmp_path):
+def test_a_trained_checkpoint_is_diagnosed_and_written(tiny_model_dir, tmp_path, capsys):
     cfg = TrainConfig(model=tiny_model_dir, mlm=tiny_model_dir, lr=1e-3, batch_size=16, epochs=1, eval_test=False,
                       data=DataConfig(dataset="mr", max_train_examples=48, max_eval_examples=32, max_length=32),
                       vda=VDAConfig(mode="code", k=1))
@@ -54,4 +54,8 @@ def test_a_trained_checkpoint_is_diagnosed_and_written(tiny_model_dir, tmp_path)
     out.write_text("\n".join([rows[0], rows[1].replace(row.checkpoint_hash, "0" * 16)]) + "\n")  # an earlier chunk's
     assert main([str(best), "--out", str(out)]) == 0
     assert [r["checkpoint_hash"] for r in csv.DictReader(out.open())] == ["0" * 16, row.checkpoint_hash]
+    written = out.read_text()
+    assert main([str(best), "--out", str(out), "--new-only"]) == 0  # a later chunk: already diagnosed
+    assert out.read_text() == written and "0 checkpoint(s)" in capsys.readouterr().out
     assert main([str(tmp_path / "missing"), "--out", str(tmp_path / "x.csv")]) == 2
+    assert main([str(tmp_path / "missing"), "--out", str(out), "--new-only"]) == 2
