@@ -145,34 +145,53 @@ def points_table(points: pd.DataFrame, axis: list[str]) -> pd.DataFrame:
     return table
 
 
-def _line_label(row: pd.Series, protocols: int) -> str:
-    label = row["Method"] + (f" {row['configuration']}" if row.get("configuration") else "")
-    return f"{label} ({row['protocol']})" if protocols > 1 else label
+def _line_labels(points: pd.DataFrame, keys: list[str]) -> dict[tuple[Any, ...], str]:
+    """Each line's legend label: its method and mode, then the settings that tell it apart from lines of the
+    same label (configurations print every varied setting, too long for a legend), then the protocol."""
+    lines = points.drop_duplicates(keys).set_index(keys, drop=False)
+    labels = {key: row["Method"] + (f" ({row['mode']})" if row["mode"] != "-" else "") for key, row in lines.iterrows()}
+    for label in set(labels.values()):
+        same = [key for key in labels if labels[key] == label]
+        settings = {key: set(str(lines.loc[key, "configuration"]).split()) for key in same}
+        common = set.intersection(*settings.values())
+        labels.update({key: " ".join([label, *sorted(settings[key] - common)]) for key in same})
+    if points["protocol"].nunique() > 1:
+        labels = {key: f"{label}, {lines.loc[key, 'protocol']}" for key, label in labels.items()}
+    return labels
 
 
-def _draw(ax: Any, points: pd.DataFrame, x: str, column: str, label: str) -> None:
-    values = np.array([p.value for p in points[column]])
-    errors = np.array([[p.value - p.low, p.high - p.value] for p in points[column]]).T
-    ax.errorbar(points[x], values, yerr=np.nan_to_num(errors), fmt="o-", capsize=3, alpha=0.85, label=label)
+def _draw(ax: Any, points: pd.DataFrame, x: str, column: str, label: str, color: str) -> None:
+    """One line with its 95 % intervals as error bars (points without a value, a base's Δ, are left out)."""
+    cells = [(position, p) for position, p in zip(points[x], points[column]) if isinstance(p, MeanInterval)]
+    if not cells:
+        return
+    xs, values = [c[0] for c in cells], np.array([c[1].value for c in cells])
+    errors = np.array([[p.value - p.low, p.high - p.value] for _, p in cells]).T
+    ax.errorbar(xs, values, yerr=np.nan_to_num(errors), fmt="o-", capsize=3, alpha=0.85, label=label,
+                color=color)
 
 
 def plot_epochs(points: pd.DataFrame, path: Path) -> Path | None:
-    """Figure 4: Ori Acc and Att Acc per epoch, one line per method and configuration; None without points."""
+    """Figure 4: Ori Acc, Att Acc and Δ Att Acc vs the base per epoch, one line per method and configuration;
+    None without points."""
     import matplotlib.pyplot as plt
 
     if points.empty:
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
-    protocols = points["protocol"].nunique()
-    for _, line in points.groupby(["protocol", "Method", "mode", "configuration"], sort=False):
-        for ax, column in zip(axes, ("ori", "att")):
-            _draw(ax, line.sort_values("epoch"), "epoch", column, _line_label(line.iloc[0], protocols))
-    for ax, title in zip(axes, ("Ori Acc", "Att Acc")):
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharex=True)
+    keys = ["protocol", "Method", "mode", "configuration"]
+    labels = _line_labels(points, keys)
+    for number, (key, line) in enumerate(points.groupby(keys, sort=False)):
+        for ax, column in zip(axes, ("ori", "att", "delta")):  # a line keeps its colour in every panel
+            _draw(ax, line.sort_values("epoch"), "epoch", column, labels[key], f"C{number % 10}")
+    axes[2].axhline(0.0, color="tab:gray", linewidth=1)
+    for ax, title in zip(axes, ("Ori Acc", "Att Acc", "Δ Att Acc vs the base, paired per epoch")):
         ax.set_xlabel("epoch")
-        ax.set_title(f"{title} (95 % CI over seeds and examples)", fontsize=9)
+        ax.set_xticks(sorted(points["epoch"].unique()))
+        ax.set_title(f"{title} (95 % CI)", fontsize=9)
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=7)
-    fig.suptitle("Accuracy per training epoch (paper Fig. 4)")
+    fig.suptitle("Accuracy per training epoch (paper Fig. 4); intervals over seeds and examples", fontsize=10)
     return save_figure(fig, path)
 
 
@@ -183,15 +202,19 @@ def plot_sigma(points: pd.DataFrame, noise: pd.DataFrame, path: Path) -> Path | 
     if points.empty:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
-    for (k, *_), line in points.groupby(["k", "protocol", "Method", "configuration"], sort=True):
+    keys = ["protocol", "Method", "mode", "configuration"]
+    labels = _line_labels(points, keys)
+    for number, ((*key, k), line) in enumerate(points.groupby([*keys, "k"], sort=True)):
         for ax, column in zip(axes, ("ori", "att")):
-            _draw(ax, line.sort_values("sigma"), "sigma", column, f"{line['Method'].iloc[0]} k={k}")
+            _draw(ax, line.sort_values("sigma"), "sigma", column, f"{labels[tuple(key)]} k={k}", f"C{number % 10}")
     for _, base in noise.iterrows():
         axes[1].axhspan(base["low"], base["high"], color="tab:gray", alpha=0.2,
                         label=f"{base['Method']}: range of {base['seeds']} seeds")
         axes[1].axhline(base["mean"], color="tab:gray", linestyle="--", linewidth=1)
     for ax, title in zip(axes, ("Ori Acc", "Att Acc")):
         ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xticks(sorted(points["sigma"].unique()), [f"{v:g}" for v in sorted(points["sigma"].unique())])
         ax.set_xlabel("sigma")
         ax.set_title(f"{title} (95 % CI over seeds and examples)", fontsize=9)
         ax.grid(alpha=0.3)

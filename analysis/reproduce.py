@@ -218,7 +218,7 @@ def reproduction_table(summary: pd.DataFrame, examples: pd.DataFrame, dataset: s
         if row in paper:
             record.update({f"paper {label}": value for label, value in zip(METRICS, paper[row])})
         records.append(record)
-    result = pd.DataFrame(records).fillna("")  # a protocol with one attack has no per-attack column group
+    result = pd.DataFrame(records).astype(object).fillna("")  # a protocol with one attack has no per-attack column group
     if not result["configuration"].any():  # nothing varies but the row and mode: no column for it
         result = result.drop(columns="configuration")
     base = [m.split("+")[0] for m in result["Method"]]
