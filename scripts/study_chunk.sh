@@ -5,7 +5,7 @@
 #   scripts/study_chunk.sh [MINUTES] [CONFIG] [SWEEP OVERRIDES...]   # default 60, study_mechanism_mr
 #   scripts/study_chunk.sh 30 study_mechanism_mr 'search.seed={grid: [2]}' sweep.max_concurrent_trials=2
 #   scripts/study_chunk.sh 60 study_mechanism_mr_fig3                 # Figure 3: the same store
-#   EXPORT=results/studies/study-mr scripts/study_chunk.sh 60 study_mr_strict   # rebuilds study-mr.md's data
+#   EXPORT=results/studies/study-mr scripts/study_chunk.sh 60 study_mr_strict   # the first MR study's cells (whole train split)
 #
 # The working store is $STUDIES/<sweep.name>; the export goes to EXPORT (default results/studies/<sweep.name
 # without its "study-" prefix>). Every config is attacked on the same 300 dev ids, under PROTOCOLS

@@ -1,8 +1,8 @@
 """The README's and the result pages' numbers agree with what they cite (issue 29.10).
 
 What is checked here is what the repository holds: the committed reading records and the counts
-behind each one-checkpoint interval. The check that the README's MR-study numbers match a committed
-export of the study's summary waits for that export (issue 28).
+behind each one-checkpoint interval, and the committed study export the MR pages quote (the pages'
+intervals themselves: tests/analysis/test_results_pages.py).
 """
 
 from __future__ import annotations
@@ -46,27 +46,26 @@ def test_one_checkpoint_intervals_are_wilsons_and_labelled():
                                           ("pwws", "PWWS")])
 def test_the_readme_quotes_the_committed_reading_record_of_the_mr_study(attack, name):
     """Before: "Known limitations" said `strict` successes were acceptable 58 % of the time and the MR
-    study awaited a re-run, while the study's v2 record reads 8, 8 and 5 of 20."""
-    path = READING / ("study-strict.csv" if attack == "bert-attack" else f"study-strict-{attack}.csv")
-    verdicts = pd.read_csv(path, keep_default_na=False)["verdict"]
+    study awaited a re-run, while its record read otherwise. Now the README quotes the mechanism study's
+    record of every `strict` v3 success, per attack, in its status table and its limitations."""
+    verdicts = pd.read_csv(READING / "mechanism-strict-v3.csv", keep_default_na=False)
+    verdicts = verdicts.loc[verdicts["attack"] == attack, "verdict"]
     quoted = f"{int((verdicts == 'acceptable').sum())} of {len(verdicts)}"
-    assert re.search(rf"^\| {re.escape(name)} \(`strict`\) \|.*\| {quoted} \|$", README, re.M)
+    assert re.search(rf"^\| {re.escape(name)} \(`strict` v3\) \|.*\| {quoted} \|$", README, re.M)
     limitations = " ".join(README[README.index("## Known limitations"):].split())  # line breaks as spaces
     assert f"{quoted} ({name})" in limitations
     assert "awaits a re-run" not in limitations and "58 % of the time" not in limitations
 
 
-def test_the_mr_study_union_q_num_is_the_sum_of_its_attacks():
-    """Issue 29.2: union Q Num = the sum of the attacks' Q Num (before: +2.0 on every checkpoint, the
-    extra initial predictions); the union Perturb awaits the re-run (†)."""
-    page = (ROOT / "docs" / "results" / "study-mr.md").read_text()
-    strict = page[page.index("**`strict`** (v2;"):page.index("**`vda-paper`**")]
-    rows = re.findall(r"^\| (BERT[^|]*?) \| (bert-attack|textfooler|pwws|union) \|.*\| ([\d.]+) \| (\S+) \|$", strict,
-                      re.M)
-    q_num: dict[str, dict[str, float]] = {}
-    for checkpoint, attack, queries, perturb in rows:
-        q_num.setdefault(checkpoint, {})[attack] = float(queries)
-        assert (perturb == "†") == (attack == "union"), (checkpoint, attack)
-    assert len(q_num) == 6
-    for checkpoint, attacks in q_num.items():  # each printed to 0.1: the sum may be off by 0.15
-        assert attacks["union"] == pytest.approx(sum(v for a, v in attacks.items() if a != "union"), abs=0.151)
+def test_the_mr_study_union_q_num_is_the_sum_of_its_attacks(tmp_path):
+    """Issue 29.2: union Q Num = the sum of the attacks' Q Num (before: +2.0 on every checkpoint, the extra
+    initial predictions), on every `strict` checkpoint of the committed study export that study-mr.md quotes."""
+    from attack_workers.results.export import import_store
+    from attack_workers.results.store import load_summary
+
+    import_store(ROOT / "results" / "studies" / "mechanism-mr", tmp_path / "store")
+    strict = load_summary(tmp_path / "store").query("protocol == 'strict'")
+    per_attack = strict.pivot_table(index="checkpoint_hash", columns="attack", values="avg_queries")
+    assert len(per_attack) >= 21 and set(per_attack.columns) == {"bert-attack", "textfooler", "pwws", "union"}
+    attacks = per_attack[["bert-attack", "textfooler", "pwws"]].sum(axis=1)
+    assert per_attack["union"].to_numpy() == pytest.approx(attacks.to_numpy(), abs=1e-9)
