@@ -19,6 +19,9 @@ whose training key the store holds is reported from the store and not trained (`
 only the new cells train. ``--retrain-missing`` also retrains stored cells whose checkpoint is gone and
 whose attacks are incomplete (they are otherwise counted missing).
 
+One sweep runs per experiment directory at a time: a second one exits 2 naming the first
+(``tune.lock``), instead of training the same cells again beside it.
+
 ``--max-minutes M``: after M minutes no trial starts training (it reports ``skipped_by_budget``);
 running trials finish and are attacked, and the sweep exits 0 printing the cells done, missing and
 the measured time per cell (``python -m tune.study status`` prints the same without running). Outputs, all under
@@ -69,6 +72,7 @@ import yaml  # noqa: E402
 
 from tune.config import (AttackSettings, SweepConfig, SweepSpec, TrialResources, load_sweep,  # noqa: E402
                          read_yaml, shipped_configs, sweep_choices, sweep_from_dict)
+from tune.lock import SweepLockedError, exclusive_sweep  # noqa: E402
 from vda.config import CHOICES, ConfigError, format_choices, to_plain  # noqa: E402
 from vda.dotted import flatten  # noqa: E402
 
@@ -271,7 +275,16 @@ def build_tuner(spec: SweepSpec, placement: _Placement, restore: bool, progress:
 def run_sweep(spec: SweepSpec, resume: bool = False, address: str | None = None, progress: bool = True,
               max_minutes: float | None = None, retrain_missing: bool = False) -> SweepOutcome:
     """Train what the store lacks, attack and report; uses the connected Ray if there is one, else connects
-    (and disconnects). ``max_minutes``: no trial starts training after that long."""
+    (and disconnects). ``max_minutes``: no trial starts training after that long. One sweep per
+    experiment directory at a time: a second one raises SweepLockedError (``tune.lock``)."""
+    started = time.time()
+    with exclusive_sweep(spec.sweep.directory):
+        return _run_locked(spec, resume, address, progress, max_minutes, retrain_missing, started)
+
+
+def _run_locked(spec: SweepSpec, resume: bool, address: str | None, progress: bool, max_minutes: float | None,
+                retrain_missing: bool, started: float) -> SweepOutcome:
+    """``run_sweep`` once this process holds the experiment directory (``tune.lock``)."""
     import ray
 
     from analysis.summary import write_report
@@ -280,7 +293,6 @@ def run_sweep(spec: SweepSpec, resume: bool = False, address: str | None = None,
     from tune.study import BUDGET_SKIPPED, MISSING, REUSED, planned_cells, stored_cells, study_status
     from vda.training_version import training_code_version
 
-    started = time.time()
     spec, restore = resolve_run(spec, resume)
     out = spec.sweep.directory
     version = training_code_version()
@@ -493,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = load_smoke_test(args.config, overrides) if args.smoke_test else load_sweep(args.config, overrides)
         outcome = run_sweep(spec, args.resume, args.address, progress=not args.quiet, max_minutes=args.max_minutes,
                             retrain_missing=args.retrain_missing)
-    except (ConfigError, SweepError) as exc:
+    except (ConfigError, SweepError, SweepLockedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(outcome.table)
