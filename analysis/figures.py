@@ -74,8 +74,10 @@ def epoch_points(summary: pd.DataFrame, examples: pd.DataFrame) -> pd.DataFrame:
     frame, examples = method_frame(summary, examples)
     frame = _headline(frame)
     frame = frame[frame.groupby(["union_key", "run_id"])["epoch"].transform("nunique") >= 2]
-    latest = frame.groupby(["union_key", *CURVE, "configuration", "config.seed"])["created"].transform("max")
-    frame = frame[frame["created"] == latest]
+    run_created = frame.groupby("run_id")["created"].transform("max")  # each epoch's checkpoint has its own time
+    latest = run_created.groupby([frame[c] for c in ["union_key", *CURVE, "configuration", "config.seed"]]
+                                 ).transform("max")
+    frame = frame[run_created == latest]
     bases = frame[frame["row"] == frame["base"]]
     records = [{"protocol": key[0], "attacks": key[1], "Method": key[2], "mode": key[3], "configuration": key[4],
                 "epoch": int(key[5]), **_point(group, bases, examples, on=("epoch",))}
@@ -138,8 +140,8 @@ def points_table(points: pd.DataFrame, axis: list[str]) -> pd.DataFrame:
     table = points[["protocol", "Method", "mode", "configuration", *axis, "seeds"]].copy()
     table["Ori Acc"] = [format_interval(p) for p in points["ori"]]
     table["Att Acc"] = [format_interval(p) for p in points["att"]]
-    table["Δ Att Acc"] = ["" if d is None else d if isinstance(d, str) else format_interval(d, signed=True)
-                          for d in points["delta"]]
+    table["Δ Att Acc"] = [format_interval(d, signed=True) if isinstance(d, MeanInterval) else d if isinstance(d, str)
+                          else "" for d in points["delta"]]  # a base row's None may come back as NaN
     if not table["configuration"].any():
         table = table.drop(columns="configuration")
     return table

@@ -38,11 +38,13 @@ def _epoch_store():
     for seed in (1, 2):
         for epoch in (1, 2, 3):
             wrong = int(epoch == 1)
-            checkpoints.append(_checkpoint(f"plain-{seed}@{epoch}", seed, epoch, wrong, epoch=epoch, epochs=3))
+            created = 100.0 + epoch  # each epoch's checkpoint is written when that epoch ends
+            checkpoints.append(_checkpoint(f"plain-{seed}@{epoch}", seed, epoch, wrong, epoch=epoch, epochs=3,
+                                           created=created))
             checkpoints.append(_checkpoint(f"vda-{seed}@{epoch}", seed, 2 * epoch - 1, wrong, lam=0.25, epoch=epoch,
-                                           epochs=3))
+                                           epochs=3, created=created))
             checkpoints.append(_checkpoint(f"old-plain-{seed}@{epoch}", seed, 9, epoch=epoch, epochs=3,
-                                           created=50.0) if seed == 1 else _checkpoint(
+                                           created=50.0 + epoch) if seed == 1 else _checkpoint(
                 f"one-epoch-{seed}@{epoch}", seed, 5, epoch=1))
     return _store(checkpoints)
 
@@ -54,6 +56,7 @@ def _value(cell):
 def test_figure4_points_pair_each_epoch_with_the_base_at_that_epoch():
     points = epoch_points(*_epoch_store())
     assert sorted(points["Method"].unique()) == ["BERT", "BERT+VDA"]  # the one-epoch run is no curve
+    assert len(points) == 6  # every epoch of both methods, not only the last-written checkpoint
     table = points_table(points, ["epoch"]).set_index(["Method", "epoch"])
     assert table.loc[("BERT", 1), "Att Acc"].startswith("0.100 [")  # the latest run of seed 1, not the old one
     assert [_value(table.loc[("BERT+VDA", e), "Δ Att Acc"]) for e in (1, 2, 3)] == [0.0, 0.1, 0.2]
@@ -95,3 +98,14 @@ def test_the_figures_are_drawn(tmp_path):
     epochs = plot_epochs(epoch_points(*_epoch_store()), tmp_path / "figure4.png")
     sigma = plot_sigma(*sigma_points(*_sigma_store({0.01: 2, 0.05: 5})), tmp_path / "figure3.png")
     assert epochs.stat().st_size > 10_000 and sigma.stat().st_size > 10_000
+
+
+def test_a_curve_still_being_attacked_prints_and_draws(tmp_path):
+    """Mid-study: only plain's epochs are attacked (no Δ anywhere), then a VDA run whose plain is not."""
+    summary, examples = _epoch_store()
+    plain_only = summary["checkpoint_hash"].str.startswith("plain")
+    points = epoch_points(summary[plain_only], examples)
+    assert (points_table(points, ["epoch"])["Δ Att Acc"] == "").all()
+    assert plot_epochs(points, tmp_path / "plain.png").is_file()
+    vda_only = summary["checkpoint_hash"].str.startswith("vda")
+    assert set(points_table(epoch_points(summary[vda_only], examples), ["epoch"])["Δ Att Acc"]) == {"no base"}
