@@ -1,7 +1,7 @@
 """A results page's tables regenerate from its committed study export alone (issue 28 items 3-4).
 
 The mechanism study's page (docs/results/mechanism-mr.md) quotes ``analysis.reproduce``,
-``attack_workers summary`` and ``attack_workers transfer-summary`` run on a store imported from
+``attack_workers summary``, ``attack_workers transfer-summary`` and ``analysis.figures`` run on a store imported from
 ``results/studies/mechanism-mr``; the default sweep's page (default-sweep.md) quotes
 ``analysis.reproduce`` on ``results/studies/default-sweep``; the MR study's (study-mr.md) the plain
 and sharp-VDA rows of the mechanism study's. Every Att Acc, Δ and transfer rate those
@@ -18,6 +18,7 @@ import pytest
 
 from attack_workers.cli import main as attack_workers_main
 from attack_workers.results.export import import_store
+from analysis.figures import main as figures_main
 from analysis.reproduce import main as reproduce_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,3 +80,11 @@ def test_the_readmes_mechanism_numbers_come_from_the_export(store, capsys):
     assert quoted
     out = _printed(capsys, reproduce_main, ["--store", str(store)])
     assert all(cell in out for cell in quoted), (quoted, out)
+
+
+def test_the_figures_numbers_regenerate_from_the_export(store, capsys):
+    """Figure 4's (and, once run, Figure 3's) points on mechanism-mr.md are what `analysis.figures` prints."""
+    cells = INTERVAL.findall(_printed(capsys, figures_main, ["--store", str(store)]))
+    assert cells  # Figure 4: three arms x 4 epochs x (Ori Acc, Att Acc, Δ)
+    missing = [cell for cell in cells if cell not in PAGE]
+    assert not missing, f"mechanism-mr.md lacks {missing}: paste `analysis.figures` again after re-exporting"
