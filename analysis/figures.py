@@ -32,13 +32,14 @@ import pandas as pd
 
 from analysis.methods import one_checkpoint_per_seed
 from analysis.plots import load_results, save_figure, to_markdown
-from analysis.reproduce import method_frame, paired_delta
+from analysis.reproduce import attack_key_of, method_frame, paired_delta
 from attack_workers.results.keys import UNION
 from attack_workers.results.outcomes import clean_outcomes, robust_outcomes
 from attack_workers.results.store import load_examples
 from attack_workers.results.uncertainty import MeanInterval, format_interval, mean_interval, robust_matrix
 
 CURVE = ["protocol label", "attacks", "row", "mode"]  # one line of a figure (with its configuration)
+LINE = ["protocol", "Method", "mode", "configuration"]  # the same, as a figure's points name it
 SIGMA_K = re.compile(r"\s*vda\.(?:sigma|k)=\S+")  # the settings Figure 3 varies, in a configuration string
 
 
@@ -50,9 +51,7 @@ def _headline(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _accuracy(group: pd.DataFrame, examples: pd.DataFrame, outcome: Any) -> MeanInterval:
     """The group's mean outcome over its checkpoints (one per seed) and examples, with its interval."""
-    keys = group["attack_key"].unique()
-    matrix = robust_matrix(examples, list(group["checkpoint_hash"]), str(keys[0]) if len(keys) == 1 else None,
-                           outcome=outcome)
+    matrix = robust_matrix(examples, list(group["checkpoint_hash"]), attack_key_of(group), outcome=outcome)
     return mean_interval(matrix.to_numpy(), bounds=(0.0, 1.0))
 
 
@@ -111,8 +110,7 @@ def sigma_points(summary: pd.DataFrame, examples: pd.DataFrame) -> tuple[pd.Data
 
 def _seed_noise(bases: pd.DataFrame, examples: pd.DataFrame) -> dict[str, Any]:
     """The base method's Att Acc per seed (on the examples every seed has): its mean, lowest and highest."""
-    keys = bases["attack_key"].unique()
-    matrix = robust_matrix(examples, list(bases["checkpoint_hash"]), str(keys[0]) if len(keys) == 1 else None)
+    matrix = robust_matrix(examples, list(bases["checkpoint_hash"]), attack_key_of(bases))
     per_seed = matrix.dropna(axis=1).mean(axis=1)
     return {"Method": bases["row"].iloc[0], "seeds": len(per_seed), "mean": float(per_seed.mean()),
             "low": float(per_seed.min()), "high": float(per_seed.max())}
@@ -181,9 +179,8 @@ def plot_epochs(points: pd.DataFrame, path: Path) -> Path | None:
     if points.empty:
         return None
     fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharex=True)
-    keys = ["protocol", "Method", "mode", "configuration"]
-    labels = _line_labels(points, keys)
-    for number, (key, line) in enumerate(points.groupby(keys, sort=False)):
+    labels = _line_labels(points, LINE)
+    for number, (key, line) in enumerate(points.groupby(LINE, sort=False)):
         for ax, column in zip(axes, ("ori", "att", "delta")):  # a line keeps its colour in every panel
             _draw(ax, line.sort_values("epoch"), "epoch", column, labels[key], f"C{number % 10}")
     axes[2].axhline(0.0, color="tab:gray", linewidth=1)
@@ -204,9 +201,8 @@ def plot_sigma(points: pd.DataFrame, noise: pd.DataFrame, path: Path) -> Path | 
     if points.empty:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
-    keys = ["protocol", "Method", "mode", "configuration"]
-    labels = _line_labels(points, keys)
-    for number, ((*key, k), line) in enumerate(points.groupby([*keys, "k"], sort=True)):
+    labels = _line_labels(points, LINE)
+    for number, ((*key, k), line) in enumerate(points.groupby([*LINE, "k"], sort=True)):
         for ax, column in zip(axes, ("ori", "att")):
             _draw(ax, line.sort_values("sigma"), "sigma", column, f"{labels[tuple(key)]} k={k}", f"C{number % 10}")
     for _, base in noise.iterrows():

@@ -56,7 +56,7 @@ def paper_numbers(table: str, dataset: str) -> dict[str, tuple[float, ...]]:
     return {r.method: (r.ori_acc, r.att_acc, r.q_num, r.perturb) for r in rows.itertuples()}
 
 
-def _attack_key(group: pd.DataFrame) -> str | None:
+def attack_key_of(group: pd.DataFrame) -> str | None:
     """The group's attack key if it has one; None if several (a checkpoint attacked under two is then an error)."""
     keys = group["attack_key"].unique()
     return str(keys[0]) if len(keys) == 1 else None
@@ -68,7 +68,7 @@ def _attack_accuracy(group: pd.DataFrame, examples: pd.DataFrame) -> str:
     ``--union-only`` per-attack rows leave their spared examples out (``results.outcomes``, as the
     summary does), and the cell says so.
     """
-    matrix = robust_matrix(examples, list(group["checkpoint_hash"]), _attack_key(group))
+    matrix = robust_matrix(examples, list(group["checkpoint_hash"]), attack_key_of(group))
     cell = format_interval(mean_interval(matrix.to_numpy(), bounds=(0.0, 1.0)))
     spared = int(pd.to_numeric(group.get("num_spared", pd.Series(0)), errors="coerce").fillna(0).sum())
     return f"{cell} {spared_note(spared)}" if spared else cell
@@ -104,7 +104,7 @@ def paired_delta(group: pd.DataFrame, bases: pd.DataFrame, examples: pd.DataFram
     if pairs.empty:
         return "pending"
     return mean_interval(paired_differences(examples, list(zip(pairs["checkpoint_hash"], pairs["checkpoint_hash_base"])),
-                                            _attack_key(group)))
+                                            attack_key_of(group)))
 
 
 def _attack_sets(frame: pd.DataFrame) -> pd.Series:
