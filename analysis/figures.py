@@ -100,11 +100,12 @@ def sigma_points(summary: pd.DataFrame, examples: pd.DataFrame) -> tuple[pd.Data
     vda = vda[(settings["sigma"] > 1) | (settings["k"] > 1)]
     bases = frame[frame["row"] == frame["base"]]
     records = [{"protocol": key[0], "attacks": key[1], "Method": key[2], "mode": key[3], "configuration": key[4],
-                "sigma": key[5], "k": key[6], **_point(group, bases, examples, on=())}
+                "sigma": key[5], "k": key[6], "base configuration": group["base_configuration"].iloc[0],
+                **_point(group, bases, examples, on=())}
                for key, group in vda.groupby([*CURVE, "rest", "sigma", "k"], sort=True)]
+    curves = set(zip(vda["protocol label"], vda["base_configuration"]))
     noise = [_seed_noise(group, examples) | {"protocol": key[0], "base configuration": key[1]}
-             for key, group in bases.groupby(["protocol label", "base_configuration"])
-             if key[1] in set(vda["base_configuration"])]
+             for key, group in bases.groupby(["protocol label", "base_configuration"]) if key in curves]
     return pd.DataFrame(records), pd.DataFrame(noise)
 
 
@@ -120,15 +121,15 @@ def inside_noise(points: pd.DataFrame, noise: pd.DataFrame) -> str:
     """What Figure 3 shows against the seed noise, in words: the plot's title and the table's caption."""
     if points.empty or noise.empty:
         return "no curve"
-    low, high = float(noise["low"].min()), float(noise["high"].max())
-    values = [p.value for p in points["att"]]
-    inside = sum(low <= v <= high for v in values)
+    ranges = noise.set_index(["protocol", "base configuration"])[["low", "high"]]
+    spans = [ranges.loc[key] for key in zip(points["protocol"], points["base configuration"])]  # a point's own base
+    inside = sum(span["low"] <= p.value <= span["high"] for p, span in zip(points["att"], spans))
     deltas = [d for d in points["delta"] if isinstance(d, MeanInterval)]
     cover = sum(d.low <= 0 <= d.high for d in deltas)
-    verdict = ("every point lies inside the seed noise" if inside == len(values)
-               else f"{len(values) - inside} of {len(values)} points lie outside the seed noise")
-    return (f"{verdict} (plain's seeds {low:.3f}-{high:.3f}); "
-            f"{cover} of {len(deltas)} Δ intervals include 0")
+    verdict = ("every point lies inside the seed noise" if inside == len(points)
+               else f"{len(points) - inside} of {len(points)} points lie outside the seed noise")
+    seeds = ", ".join(f"{low:.3f}-{high:.3f}" for low, high in ranges.itertuples(index=False))
+    return f"{verdict} (plain's seeds {seeds}); {cover} of {len(deltas)} Δ intervals include 0"
 
 
 def points_table(points: pd.DataFrame, axis: list[str]) -> pd.DataFrame:

@@ -109,3 +109,18 @@ def test_a_curve_still_being_attacked_prints_and_draws(tmp_path):
     assert plot_epochs(points, tmp_path / "plain.png").is_file()
     vda_only = summary["checkpoint_hash"].str.startswith("vda")
     assert set(points_table(epoch_points(summary[vda_only], examples), ["epoch"])["Δ Att Acc"]) == {"no base"}
+
+
+def test_the_seed_noise_is_the_points_own_protocols():
+    """Plain's seeds under another protocol (here 0.9 and 1.0 under `strict`) are not this curve's seed noise."""
+    summary, examples = _sigma_store({0.01: 2, 0.05: 5})
+    plain = summary[summary["checkpoint_hash"].str.startswith("plain")]
+    strict = plain.assign(checkpoint_hash=plain["checkpoint_hash"] + "-strict", attack_key="strict-key",
+                          protocol="strict", attack_acc=[0.9, 1.0])
+    rows = [{"checkpoint_hash": f"{c}-strict", "attack_key": "strict-key", "example_id": f"e{i}",
+             "status": "failed" if i < robust else "succeeded"}
+            for c, robust in (("plain-1", 9), ("plain-2", 10)) for i in range(N)]
+    points, noise = sigma_points(pd.concat([summary, strict], ignore_index=True),
+                                 pd.concat([examples, pd.DataFrame(rows)], ignore_index=True))
+    assert len(noise) == 1 and noise.iloc[0]["high"] == 0.3  # strict has no VDA curve: no noise of its own
+    assert inside_noise(points, noise).startswith("1 of 2 points lie outside the seed noise (plain's seeds 0.100-0.300)")
